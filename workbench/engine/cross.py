@@ -1,0 +1,106 @@
+"""Cross margin: margin call, stop-out and negative balance protection, watched cheaply.
+
+An account whose margin level is above the margin-call level is watched through
+price edges: its slack D = equity - level * used margin is shared among the
+(symbol, side) exposures it holds, and each gets the price at which its share
+would be used up. While no edge is crossed, D stays positive, so the account can
+only be checked when an edge is crossed (or when its own balance changes). An
+account at or below the margin-call level is "hot": checked on every quote of the
+symbols it holds, so that it re-arms exactly when the level rises again.
+"""
+
+from __future__ import annotations
+
+from decimal import ROUND_HALF_UP, Decimal
+from heapq import heappush
+from typing import TYPE_CHECKING
+
+from ..domain import CROSS, Account
+from ..money import ceil_div, fmt_decimal
+from . import index
+
+if TYPE_CHECKING:
+    from .core import Engine
+
+
+def level_text(equity: int, used: int) -> str | None:
+    """Margin level in percent, rounded half-up to 0.01, as decimal text (None if nothing is used)."""
+    if used == 0:
+        return None
+    level = (Decimal(equity) * 100 / Decimal(used)).quantize(Decimal("0.01"), ROUND_HALF_UP)
+    return fmt_decimal(level)
+
+
+def _at_or_below(equity: int, used: int, level: tuple[int, int]) -> bool:
+    """equity / used * 100 <= level (exactly, in integers)."""
+    num, den = level
+    return equity * 100 * den <= num * used
+
+
+class CrossMixin:
+    """Cross-margin checks of the Engine."""
+
+    def _check_cross(self: Engine, acct: Account, t: int) -> None:
+        """After a quote or a command: margin call, stop-out, write-off, then re-watch."""
+        if acct.mode != CROSS:
+            return
+        books = self.books
+        if not acct.positions:
+            acct.armed = True
+            self._watch(acct)
+            return
+        eq = acct.equity(books)
+        used = acct.used_margin
+        if acct.armed and _at_or_below(eq, used, acct.margin_call_level):
+            acct.armed = False
+            self._emit(t, "margin_call", {"account": acct.name, "margin_level": level_text(eq, used)})
+        while acct.positions and _at_or_below(eq, used, acct.stop_out_level):
+            worst = min(acct.positions.values(), key=lambda p: (p.upnl(), p.pid))
+            fields = self._close(worst, t, "stop_out", worst.close_price())
+            eq = acct.equity(books)
+            used = acct.used_margin
+            more = acct.positions and _at_or_below(eq, used, acct.stop_out_level)
+            if not more and acct.balance < 0:
+                self._write_off(acct, fields)
+                eq = acct.equity(books)
+            self._emit(t, "closed", fields)
+        if not acct.positions or not _at_or_below(eq, used, acct.margin_call_level):
+            acct.armed = True
+        self._watch(acct, eq)
+
+    def _watch(self: Engine, acct: Account, eq: int | None = None) -> None:
+        """(Re)place the account's price edges, or make it hot while in margin call."""
+        if acct.mode != CROSS:
+            return
+        books = self.books
+        acct.xver += 1
+        ai = acct.index
+        for sid in acct.hot:
+            books[sid].hot.discard(ai)
+            index.refresh(books[sid], self.accounts)
+        acct.hot.clear()
+        if not acct.positions:
+            return
+        if not acct.armed:
+            for sid in acct.exposure:
+                books[sid].hot.add(ai)
+                acct.hot.add(sid)
+                index.refresh(books[sid], self.accounts)
+            return
+        if eq is None:
+            eq = acct.equity(books)
+        num, den = acct.margin_call_level
+        slack = eq * 100 * den - num * acct.used_margin  # > 0 while armed
+        sides = sum((ex.long_qty > 0) + (ex.short_qty > 0) for ex in acct.exposure.values())
+        unit = sides * 100 * den
+        ver = acct.xver
+        for sid, ex in acct.exposure.items():
+            b = books[sid]
+            if ex.long_qty:
+                thr = b.bid + (-slack) // (unit * ex.long_qty)
+                heappush(b.cross_bid, (-thr, ai, ver))
+            if ex.short_qty:
+                thr = b.ask + ceil_div(slack, unit * ex.short_qty)
+                heappush(b.cross_ask, (thr, ai, ver))
+            index.refresh(b, self.accounts)
+

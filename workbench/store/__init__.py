@@ -1,0 +1,1 @@
+"""The tick store: recorded quotes, trades, gaps and klines in DuckDB."""
