@@ -9,6 +9,7 @@ from typing import Any
 from .money import (
     BadNumber,
     fmt_decimal,
+    fmt_price,
     price_units,
     ratio,
     to_decimal,
@@ -103,7 +104,7 @@ class SymbolBook:
         "sid", "inst", "bid", "ask", "t", "tick", "markup_num", "markup_den",
         "comm", "swap_long", "swap_short",
         "long_tp", "long_stop", "short_tp", "short_stop", "cross_bid", "cross_ask",
-        "hot", "lo_bid", "hi_bid", "lo_ask", "hi_ask", "compact_at",
+        "hot", "lo_bid", "hi_bid", "lo_ask", "hi_ask", "compact_at", "price_dp",
     )  # fmt: skip
 
     def __init__(self, sid: int, inst: Instrument) -> None:
@@ -129,6 +130,8 @@ class SymbolBook:
     def set_instrument(self, inst: Instrument) -> None:
         self.inst = inst
         self.tick = inst.tick_units
+        exp = inst.tick_size.normalize().as_tuple().exponent
+        self.price_dp = max(0, -exp) if isinstance(exp, int) else 0
         self.markup_num, self.markup_den = inst.spread_markup_bps.as_integer_ratio()
         self.comm = ratio(inst.commission_rate, "commission_rate")
         self.swap_long = ratio(inst.swap_long, "swap_long")
@@ -147,6 +150,10 @@ class SymbolBook:
 
     def has_quote(self) -> bool:
         return self.t >= 0
+
+    def fmt(self, price: int) -> str:
+        """A price of this instrument as text, padded to the tick size ("61499.10")."""
+        return fmt_price(price, self.price_dp)
 
 
 class Position:
@@ -272,4 +279,3 @@ def side_of(value: object) -> int:
     if not isinstance(value, str) or value not in SIDES:
         raise BadNumber(f"side must be 'long' or 'short', not {value!r}")
     return SIDES[value]
-

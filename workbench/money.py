@@ -38,7 +38,9 @@ def to_decimal(value: object, what: str) -> Decimal:
         except InvalidOperation:
             raise BadNumber(f"{what} must be a decimal number, not {value!r}") from None
     elif isinstance(value, float):
-        raise BadNumber(f"{what} must be a decimal string such as \"61837.63\", not the float {value!r}")
+        raise BadNumber(
+            f'{what} must be a decimal string such as "61837.63", not the float {value!r}'
+        )
     else:
         raise BadNumber(f"{what} must be a decimal number, not {value!r}")
     if not d.is_finite():
@@ -93,8 +95,14 @@ def fmt_units(n: int, dp: int) -> str:
     return f"{sign}{q}.{frac}"
 
 
-def fmt_price(n: int) -> str:
-    return fmt_units(n, PRICE_DP)
+def fmt_price(n: int, min_dp: int = 0) -> str:
+    """A price as decimal text, padded to at least `min_dp` decimals (the tick's)."""
+    s = fmt_units(n, PRICE_DP)
+    if min_dp:
+        whole, _, frac = s.partition(".")
+        if len(frac) < min_dp:
+            s = f"{whole}.{frac.ljust(min_dp, '0')}"
+    return s
 
 
 def fmt_qty(n: int) -> str:

@@ -1,6 +1,14 @@
 """The workbench engine: one deterministic CFD paper-trading state machine."""
 
-from .core import BadInput, Engine, next_rollover_after
+from .core import BadInput, BadQuote, Engine, next_rollover_after
 from .snapshot import SnapshotError, restore, snapshot
 
-__all__ = ["Engine", "BadInput", "snapshot", "restore", "SnapshotError", "next_rollover_after"]
+__all__ = [
+    "Engine",
+    "BadInput",
+    "BadQuote",
+    "snapshot",
+    "restore",
+    "SnapshotError",
+    "next_rollover_after",
+]

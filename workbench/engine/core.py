@@ -41,6 +41,10 @@ class BadInput(ValueError):
     """An input the engine refuses; the engine state is unchanged."""
 
 
+class BadQuote(BadInput):
+    """A quote with bid <= 0, ask <= 0 or bid > ask: rejected, nothing changes."""
+
+
 def next_rollover_after(t: int) -> int:
     """The first 22:00:00 UTC strictly after engine time t."""
     return ((t - ROLLOVER_OFFSET_US) // DAY_US + 1) * DAY_US + ROLLOVER_OFFSET_US
@@ -198,7 +202,7 @@ class Engine(TradingMixin, CrossMixin, ViewsMixin):
             raise BadInput(f"quote time must be an integer of microseconds, not {t!r}")
         if b <= 0 or a <= 0 or b > a:
             self.bad_quotes += 1
-            raise BadInput(f"bad quote for {symbol}: bid {bid} / ask {ask} (need 0 < bid <= ask)")
+            raise BadQuote(f"bad quote for {symbol}: bid {bid} / ask {ask} (need 0 < bid <= ask)")
         return self.feed_quotes((sid,), (t,), (b,), (a,)) == 1
 
     def feed_quotes(
@@ -247,7 +251,7 @@ class Engine(TradingMixin, CrossMixin, ViewsMixin):
         return accepted
 
     def _on_trigger(self, b: SymbolBook, t: int, bid: int, ask: int) -> None:
-        """A quote crossed an edge: fill the TP/SL/liquidations it hits, then check cross accounts."""
+        """A quote crossed an edge: fill what it triggers, then check cross accounts."""
         self._busy += 1
         try:
             positions, check = index.collect(b, bid, ask, self.accounts)

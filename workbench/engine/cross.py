@@ -16,7 +16,7 @@ from heapq import heappush
 from typing import TYPE_CHECKING
 
 from ..domain import CROSS, Account
-from ..money import ceil_div, fmt_decimal
+from ..money import ceil_div
 from . import index
 
 if TYPE_CHECKING:
@@ -24,11 +24,11 @@ if TYPE_CHECKING:
 
 
 def level_text(equity: int, used: int) -> str | None:
-    """Margin level in percent, rounded half-up to 0.01, as decimal text (None if nothing is used)."""
+    """Margin level in percent, half-up to two decimals ("55.20"); None if nothing is used."""
     if used == 0:
         return None
     level = (Decimal(equity) * 100 / Decimal(used)).quantize(Decimal("0.01"), ROUND_HALF_UP)
-    return fmt_decimal(level)
+    return f"{level:.2f}"
 
 
 def _at_or_below(equity: int, used: int, level: tuple[int, int]) -> bool:
@@ -53,7 +53,9 @@ class CrossMixin:
         used = acct.used_margin
         if acct.armed and _at_or_below(eq, used, acct.margin_call_level):
             acct.armed = False
-            self._emit(t, "margin_call", {"account": acct.name, "margin_level": level_text(eq, used)})
+            self._emit(
+                t, "margin_call", {"account": acct.name, "margin_level": level_text(eq, used)}
+            )
         while acct.positions and _at_or_below(eq, used, acct.stop_out_level):
             worst = min(acct.positions.values(), key=lambda p: (p.upnl(), p.pid))
             fields = self._close(worst, t, "stop_out", worst.close_price())
@@ -103,4 +105,3 @@ class CrossMixin:
                 thr = b.ask + ceil_div(slack, unit * ex.short_qty)
                 heappush(b.cross_ask, (thr, ai, ver))
             index.refresh(b, self.accounts)
-

@@ -103,7 +103,9 @@ def refresh(b: SymbolBook, accounts: list[Account] | None = None) -> None:
     b.hi_ask = hi_ask
 
 
-def collect(b: SymbolBook, bid: int, ask: int, accounts: list[Account]) -> tuple[list[Position], set[int]]:
+def collect(
+    b: SymbolBook, bid: int, ask: int, accounts: list[Account]
+) -> tuple[list[Position], set[int]]:
     """Pop every entry this quote triggers: the positions hit and the cross accounts to check."""
     hit: dict[int, Position] = {}
     h = b.long_tp

@@ -99,7 +99,12 @@ def from_state(s: dict[str, Any]) -> Engine:
     )
     eng.demo_balance = s["demo_balance"]
     eng.max_deposit = s["max_deposit"]
-    eng.seq, eng.now, eng.next_roll, eng.next_pid = s["seq"], s["now"], s["next_roll"], s["next_pid"]
+    eng.seq, eng.now, eng.next_roll, eng.next_pid = (
+        s["seq"],
+        s["now"],
+        s["next_roll"],
+        s["next_pid"],
+    )
     eng.quotes, eng.bad_quotes, eng.ignored_quotes = s["counters"]
     for b, (t, bid, ask) in zip(eng.books, s["quotes"], strict=True):
         b.t, b.bid, b.ask = t, bid, ask
@@ -114,7 +119,9 @@ def from_state(s: dict[str, Any]) -> Engine:
         eng.accounts.append(a)
         eng.by_name[a.name] = a
         for pid, ref, sid, side, qty, op, m, lev, fee, tp, sl, liq, ot, swap in ad["positions"]:
-            pos = Position(pid, a, ref, eng.books[sid], side, qty, op, m, Decimal(lev), fee, tp, sl, ot)
+            pos = Position(
+                pid, a, ref, eng.books[sid], side, qty, op, m, Decimal(lev), fee, tp, sl, ot
+            )
             pos.liq = liq
             pos.swap = swap
             a.positions[ref] = pos

@@ -10,7 +10,7 @@ import functools
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from ..domain import CROSS, ISOLATED, LONG, SIDE_NAMES, Account, Position, side_of
+from ..domain import CROSS, ISOLATED, LONG, SIDE_NAMES, Account, Position, SymbolBook, side_of
 from ..money import (
     BadNumber,
     ceil_charge,
@@ -18,7 +18,6 @@ from ..money import (
     fmt_2dp,
     fmt_decimal,
     fmt_money,
-    fmt_price,
     fmt_qty,
     money_units,
     price_units,
@@ -72,6 +71,17 @@ def command(fn: F) -> F:
 class TradingMixin:
     """Commands and closes of the Engine (see core.Engine for the state they use)."""
 
+    def _reject(
+        self: Engine, t: int, account: str, reason: str, message: str, ref: object = None
+    ) -> dict[str, Any]:
+        """Emit the one `rejected` event of a refused command (nothing else changes)."""
+        fields: dict[str, Any] = {"account": account}
+        if ref is not None:
+            fields["ref"] = ref
+        fields["reason"] = reason
+        fields["message"] = message
+        return self._emit(t, "rejected", fields)
+
     # ------------------------------------------------------------------ open
     @command
     def open(
@@ -95,8 +105,7 @@ class TradingMixin:
             acct, pos = self._prepare_open(account, symbol, side, leverage, margin, qty,
                                            take_profit, stop_loss, str(ref), t)  # fmt: skip
         except Rejected as r:
-            return self._emit(t, "rejected", {"account": account, "ref": ref,
-                                              "reason": r.reason, "message": r.message})  # fmt: skip
+            return self._reject(t, account, r.reason, r.message, ref)
         acct.balance -= pos.fee
         acct.fees += pos.fee
         acct.positions[pos.ref] = pos
@@ -109,7 +118,7 @@ class TradingMixin:
             index.add_position(pos, self.accounts)
         ev = self._emit(t, "opened", {
             "account": acct.name, "ref": pos.ref, "symbol": pos.book.inst.symbol,
-            "side": SIDE_NAMES[pos.side], "price": fmt_price(pos.open_price),
+            "side": SIDE_NAMES[pos.side], "price": pos.book.fmt(pos.open_price),
             "qty": fmt_qty(pos.qty), "margin": fmt_money(pos.margin),
             "leverage": fmt_decimal(pos.leverage), "fee": fmt_money(pos.fee),
         })  # fmt: skip
@@ -150,7 +159,7 @@ class TradingMixin:
             raise Rejected("invalid_order", "the order size must be positive")
         self._require_fresh(book, t)
         open_price = book.ask if s == LONG else book.bid
-        _check_brackets(s, book.bid, book.ask, tp, sl)
+        _check_brackets(s, book, tp, sl)
         num, den = lev.as_integer_ratio()
         if m is not None:
             q = m * num // (den * open_price)
@@ -164,12 +173,16 @@ class TradingMixin:
         fee = ceil_charge(ceil_div(q * open_price * cn, cd)) if cn else 0
         free = acct.equity(self.books) - acct.used_margin
         if free < m + fee:
-            raise Rejected("insufficient_margin", f"free margin {fmt_2dp(free, MONEY_DP)} USD is "
-                           f"less than the {fmt_2dp(m + fee, MONEY_DP)} USD this order needs")  # fmt: skip
+            need = fmt_2dp(m + fee, MONEY_DP)
+            raise Rejected(
+                "insufficient_margin",
+                f"free margin {fmt_2dp(free, MONEY_DP)} USD is less than the {need} USD "
+                "this order needs",
+            )
         pos = Position(self.next_pid, acct, ref, book, s, q, open_price, m, lev, fee, tp, sl, t)
         return acct, pos
 
-    def _require_fresh(self: Engine, book: Any, t: int) -> None:
+    def _require_fresh(self: Engine, book: SymbolBook, t: int) -> None:
         sym = book.inst.symbol
         if book.t < 0:
             raise Rejected("no_price", f"no quote for {sym} yet")
@@ -185,14 +198,13 @@ class TradingMixin:
         acct = self.by_name.get(account)
         pos = acct.positions.get(str(ref)) if acct is not None else None
         if pos is None or acct is None:
-            return self._emit(t, "rejected", {"account": account, "ref": ref,
-                                              "reason": "unknown_position",
-                                              "message": f"{account} has no open position {ref!r}"})  # fmt: skip
+            return self._reject(
+                t, account, "unknown_position", f"{account} has no open position {ref!r}", ref
+            )
         try:
             self._require_fresh(pos.book, t)
         except Rejected as r:
-            return self._emit(t, "rejected", {"account": account, "ref": ref,
-                                              "reason": r.reason, "message": r.message})  # fmt: skip
+            return self._reject(t, account, r.reason, r.message, ref)
         ev = self._emit(t, "closed", self._close(pos, t, "manual", pos.close_price()))
         if acct.mode == CROSS:
             self._check_cross(acct, t)
@@ -234,7 +246,7 @@ class TradingMixin:
         acct.add_exposure(pos, -1)
         self.open_count -= 1
         fields: dict[str, Any] = {
-            "account": acct.name, "ref": pos.ref, "reason": reason, "price": fmt_price(p),
+            "account": acct.name, "ref": pos.ref, "reason": reason, "price": pos.book.fmt(p),
             "pnl": fmt_money(pnl), "fee": fmt_money(fee), "balance": fmt_money(acct.balance),
         }  # fmt: skip
         if acct.mode == ISOLATED and acct.balance < 0:
@@ -255,8 +267,7 @@ class TradingMixin:
         """Add paper money to an account (positive, at most `max_deposit` at a time)."""
         acct = self.by_name.get(account)
         if acct is None:
-            return self._emit(t, "rejected", {"account": account, "reason": "unknown_account",
-                                              "message": f"unknown account {account!r}"})  # fmt: skip
+            return self._reject(t, account, "unknown_account", f"unknown account {account!r}")
         try:
             m = money_units(amount, "amount")
             if m <= 0:
@@ -265,8 +276,7 @@ class TradingMixin:
                 raise BadNumber(f"a deposit is at most {fmt_money(self.max_deposit)} USD at a "
                                 "time: this is a paper account, not a bank")  # fmt: skip
         except BadNumber as e:
-            return self._emit(t, "rejected", {"account": account, "reason": "invalid_amount",
-                                              "message": str(e)})  # fmt: skip
+            return self._reject(t, account, "invalid_amount", str(e))
         acct.balance += m
         acct.deposits += m
         ev = self._emit(t, "deposit", {"account": account, "amount": fmt_money(m),
@@ -280,8 +290,7 @@ class TradingMixin:
         """Close every open position at the last prices and restore the demo balance."""
         acct = self.by_name.get(account)
         if acct is None:
-            return self._emit(t, "rejected", {"account": account, "reason": "unknown_account",
-                                              "message": f"unknown account {account!r}"})  # fmt: skip
+            return self._reject(t, account, "unknown_account", f"unknown account {account!r}")
         for pos in list(acct.positions.values()):
             self._emit(t, "closed", self._close(pos, t, "reset", pos.close_price()))
         acct.resets += acct.demo_balance - acct.balance
@@ -309,7 +318,7 @@ class TradingMixin:
                     pos.swap += charge
                     fields: dict[str, Any] = {
                         "account": acct.name, "ref": pos.ref, "symbol": pos.book.inst.symbol,
-                        "price": fmt_price(p), "amount": fmt_money(charge),
+                        "price": pos.book.fmt(p), "amount": fmt_money(charge),
                         "balance": fmt_money(acct.balance),
                     }  # fmt: skip
                     if acct.mode == ISOLATED and acct.balance < 0:
@@ -332,7 +341,9 @@ def _liquidation_price(pos: Position, acct: Account) -> int:
     return pos.open_price - k if pos.side == LONG else pos.open_price + k
 
 
-def _check_brackets(side: int, bid: int, ask: int, tp: int | None, sl: int | None) -> None:
+def _check_brackets(side: int, book: SymbolBook, tp: int | None, sl: int | None) -> None:
+    """A long needs stop_loss < bid < take_profit; a short take_profit < ask < stop_loss."""
+    bid, ask, fmt_price = book.bid, book.ask, book.fmt
     if side == LONG:
         if sl is not None and not sl < bid:
             raise Rejected("invalid_order", f"a long's stop_loss {fmt_price(sl)} must be below "
@@ -347,4 +358,3 @@ def _check_brackets(side: int, bid: int, ask: int, tp: int | None, sl: int | Non
         if sl is not None and not sl > ask:
             raise Rejected("invalid_order", f"a short's stop_loss {fmt_price(sl)} must be above "
                            f"the ask {fmt_price(ask)}")  # fmt: skip
-

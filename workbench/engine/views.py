@@ -6,7 +6,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from ..domain import ISOLATED, SIDE_NAMES, Account, Position
-from ..money import MONEY_DP, PRICE_DP, as_decimal, fmt_decimal, fmt_money, fmt_price, fmt_qty
+from ..money import MONEY_DP, PRICE_DP, as_decimal, fmt_decimal, fmt_money, fmt_qty
 from .cross import level_text
 
 if TYPE_CHECKING:
@@ -92,14 +92,14 @@ def _position_view(p: Position) -> dict[str, Any]:
         "symbol": p.book.inst.symbol,
         "side": SIDE_NAMES[p.side],
         "qty": fmt_qty(p.qty),
-        "open_price": fmt_price(p.open_price),
+        "open_price": p.book.fmt(p.open_price),
         "margin": fmt_money(p.margin),
         "upnl": fmt_money(p.upnl()),
         "leverage": fmt_decimal(p.leverage),
         "fee": fmt_money(p.fee),
         "swap": fmt_money(p.swap),
-        "take_profit": None if p.tp is None else fmt_price(p.tp),
-        "stop_loss": None if p.sl is None else fmt_price(p.sl),
-        "liquidation_price": None if p.liq is None else fmt_price(p.liq),
+        "take_profit": None if p.tp is None else p.book.fmt(p.tp),
+        "stop_loss": None if p.sl is None else p.book.fmt(p.sl),
+        "liquidation_price": None if p.liq is None else p.book.fmt(p.liq),
         "opened_t": p.opened_t,
     }
