@@ -1,0 +1,93 @@
+"""Replay throughput of the engine with many open TP/SL positions, isolated and cross.
+
+Two runs over 3 instruments, one process, one core:
+- flat: brackets 10-13 % away, so no quote triggers anything: the per-quote cost with
+  1k, 10k and 100k open positions (it should not grow);
+- fills: brackets 1-4 % away on a volatile walk, so many positions close: quotes/s and
+  the cost of each fill.
+The last line is the ratio of the worst 10k-position figure to 1,000,000 quotes/s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from decimal import Decimal
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _quotes import interleaved  # noqa: E402
+
+from workbench.engine import Engine  # noqa: E402
+
+TARGET = 1_000_000
+T0 = 1_723_161_254_000_000
+SYMBOLS = ("BTC_USDC", "ETH_USDC", "SOL_USDC")
+
+
+def build(n_positions: int, mode: str, seed: int, band: int) -> Engine:
+    """An engine with n open positions, TP/SL band..band+3 % away, over 100 accounts."""
+    eng = Engine()
+    sids = {s: eng.symbol_id(s) for s in SYMBOLS}
+    s, t, b, a = interleaved(sids, 3, seed=seed, t0=T0)
+    eng.feed_quotes(s, t, b, a)
+    n_accounts = 100
+    for i in range(n_accounts):
+        eng.create_account(f"acct{i}", margin_mode=mode, balance="1000000000")
+    for i in range(n_positions):
+        sym = SYMBOLS[i % 3]
+        q = eng.last_quote(sym)
+        assert q is not None
+        mid = (q["bid"] + q["ask"]) / 2
+        d = Decimal(band + i % 4) / 100
+        long = i % 2 == 0
+        tp = mid * (1 + d) if long else mid * (1 - d)
+        sl = mid * (1 - d) if long else mid * (1 + d)
+        ev = eng.open(
+            f"acct{i % n_accounts}", sym, "long" if long else "short", "20", margin="10",
+            take_profit=f"{tp:.2f}", stop_loss=f"{sl:.2f}", t=eng.now,
+        )  # fmt: skip
+        assert ev is not None and ev["type"] == "opened", ev
+    return eng
+
+
+def measure(
+    n_positions: int, mode: str, n_quotes: int, band: int, seed: int = 7
+) -> tuple[float, int]:
+    """(quotes/s, events) of feeding n_quotes to an engine holding n_positions."""
+    eng = build(n_positions, mode, seed, band)
+    sids = {s: eng.symbol_id(s) for s in SYMBOLS}
+    s, t, b, a = interleaved(sids, n_quotes, seed=seed + 100, t0=eng.now + 1000)
+    closes = eng.seq
+    start = time.perf_counter()
+    eng.feed_quotes(s, t, b, a)
+    elapsed = time.perf_counter() - start
+    return n_quotes / elapsed, eng.seq - closes
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--quotes", type=int, default=1_000_000)
+    args = ap.parse_args()
+    results: dict[tuple[str, str, int], float] = {}
+    for run, band in (("flat", 10), ("fills", 1)):
+        for mode in ("isolated", "cross"):
+            for n in (1_000, 10_000, 100_000):
+                qps, events = measure(n, mode, args.quotes, band)
+                results[(run, mode, n)] = qps
+                per_fill = ""
+                if events:
+                    base = args.quotes / results[("flat", mode, n)]
+                    per_fill = f", {(args.quotes / qps - base) / events * 1e6:.1f} us/fill"
+                print(f"{run:5s} {mode:8s} {n:>7,} open: {qps:>11,.0f} quotes/s "
+                      f"{1e9 / qps:6.0f} ns/quote ({events:,} fills{per_fill})")  # fmt: skip
+    for mode in ("isolated", "cross"):
+        growth = results[("flat", mode, 1_000)] / results[("flat", mode, 100_000)]
+        print(f"{mode}: per-quote cost, 100k vs 1k open positions, no fills: {growth:.2f}x")
+    worst = min(results[(r, m, 10_000)] for r in ("flat", "fills") for m in ("isolated", "cross"))
+    print(f"ratio: {worst / TARGET:.2f} (10k positions, worst mode, target {TARGET:,} quotes/s)")
+
+
+if __name__ == "__main__":
+    main()
