@@ -210,3 +210,21 @@ def test_listener_commands_run_after_the_current_input() -> None:
     opened = last(events, "opened")
     assert (opened["ref"], opened["price"], opened["t"]) == ("r2", "101.01", T0 + 5)
     assert [e["type"] for e in events[-2:]] == ["closed", "opened"]
+
+
+def test_a_listener_may_trade_on_a_swap_event() -> None:
+    eng, events = make_engine(swap_long="0.001")
+    eng.create_account("a")
+    roll = next_rollover_after(T0)
+    eng.quote("X", roll - SEC, "100", "100")
+    eng.open("a", "X", "long", "1", qty="1", ref="L", t=roll - SEC)
+
+    def close_on_swap(ev: dict) -> None:
+        if ev["type"] == "swap":
+            eng.close("a", "L")
+
+    eng.subscribe(close_on_swap)
+    eng.quote("X", roll + 5 * SEC, "101", "101")
+    kinds = [(e["type"], e["t"]) for e in events[-2:]]
+    assert kinds == [("swap", roll), ("closed", roll)]
+    assert len([e for e in events if e["type"] == "swap"]) == 1

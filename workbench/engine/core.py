@@ -18,6 +18,7 @@ from ..domain import (
     DEFAULT_MARGIN_CALL_LEVEL,
     DEFAULT_MAX_QUOTE_AGE_US,
     DEFAULT_STOP_OUT_LEVEL,
+    INSTRUMENT_FIELDS,
     LONG,
     MARGIN_MODES,
     Account,
@@ -180,10 +181,10 @@ class Engine(TradingMixin, CrossMixin, ViewsMixin):
             self.next_roll = next_rollover_after(t) if t >= self.next_roll else self.next_roll
         while t >= self.next_roll:
             roll = self.next_roll
+            self.next_roll = roll + DAY_US  # first: a listener's command may re-enter here
             self.now = roll
             if self._swap_on and self.open_count:
                 self._charge_swaps(roll)
-            self.next_roll = roll + DAY_US
         self.now = t
 
     # ----------------------------------------------------------------- quotes
@@ -279,6 +280,12 @@ class Engine(TradingMixin, CrossMixin, ViewsMixin):
         t = record.get("t")
         if not isinstance(t, int) or isinstance(t, bool) or t < 0:
             raise BadInput(f"'t' must be a non-negative integer of microseconds, not {t!r}")
+        fields = INPUT_FIELDS.get(kind) if isinstance(kind, str) else None
+        if fields is None:
+            raise BadInput(f"unknown input type {kind!r}")
+        unknown = set(record) - fields - {"t", "type"}
+        if unknown:
+            raise BadInput(f"unknown {kind} field(s): {', '.join(sorted(unknown))}")
         g = record.get
         if kind == "quote":
             return self.quote(_req(record, "symbol"), t, _req(record, "bid"), _req(record, "ask"))
@@ -301,15 +308,21 @@ class Engine(TradingMixin, CrossMixin, ViewsMixin):
                 raise BadInput(str(e)) from None
             self.add_instrument(inst)
             return None
-        if kind == "account":
-            known = {"t", "type", "account", "balance", "margin_mode", "maintenance_rate",
-                     "margin_call_level", "stop_out_level"}  # fmt: skip
-            unknown = set(record) - known
-            if unknown:
-                raise BadInput(f"unknown account field(s): {', '.join(sorted(unknown))}")
-            opts = {k: record[k] for k in known - {"t", "type", "account"} if k in record}
-            return self.create_account(_req(record, "account"), **opts)
-        raise BadInput(f"unknown input type {kind!r}")
+        opts = {k: record[k] for k in fields - {"account"} if k in record}
+        return self.create_account(_req(record, "account"), **opts)
+
+
+INPUT_FIELDS: dict[str, set[str]] = {
+    "quote": {"symbol", "bid", "ask"},
+    "open": {"account", "ref", "symbol", "side", "leverage", "margin", "qty",
+             "take_profit", "stop_loss"},
+    "close": {"account", "ref"},
+    "deposit": {"account", "amount"},
+    "reset": {"account"},
+    "instrument": set(INSTRUMENT_FIELDS),
+    "account": {"account", "balance", "margin_mode", "maintenance_rate", "margin_call_level",
+                "stop_out_level"},
+}  # fmt: skip
 
 
 def _req(record: dict[str, Any], key: str) -> Any:

@@ -328,6 +328,7 @@ class TradingMixin:
                     self._check_cross(acct, roll)
         finally:
             self._busy -= 1
+        self._run_pending()
 
 
 def _liquidation_price(pos: Position, acct: Account) -> int:
