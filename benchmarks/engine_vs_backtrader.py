@@ -83,9 +83,9 @@ def run_backtrader(bids: list[int], asks: list[int]) -> tuple[float, int]:
                 )  # fmt: skip
 
         def notify_order(self, order: bt.Order) -> None:
-            if order.status in (order.Completed, order.Canceled, order.Margin, order.Rejected):
-                if order in self.live and not order.alive():
-                    self.live = [o for o in self.live if o.alive()]
+            done = (order.Completed, order.Canceled, order.Margin, order.Rejected)
+            if order.status in done and order in self.live and not order.alive():
+                self.live = [o for o in self.live if o.alive()]
 
         def notify_trade(self, trade: bt.Trade) -> None:
             if trade.isclosed:
