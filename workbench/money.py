@@ -129,8 +129,8 @@ def fmt_2dp(n: int, dp: int) -> str:
 
 
 def as_decimal(n: int, dp: int) -> Decimal:
-    """Exact Decimal of a scaled int (for notebooks and the API)."""
-    return Decimal(n).scaleb(-dp)
+    """Exact Decimal of a scaled int, without trailing zeros (for notebooks and the API)."""
+    return Decimal(fmt_units(n, dp))
 
 
 def ceil_div(a: int, b: int) -> int:
