@@ -8,7 +8,10 @@ import sys
 
 # Modules that define `add_parser(subparsers)`; each sets `func` on its parser.
 COMMANDS = [
+    "workbench.importers.cli",
     "workbench.scenario",
+    "workbench.demo",
+    "workbench.recorder.cli",
 ]
 
 

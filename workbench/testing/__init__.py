@@ -1,0 +1,1 @@
+"""Test helpers that speak real protocols: fake exchange servers for tests and notebooks."""
