@@ -243,3 +243,24 @@ def parse_frame(text: str | bytes) -> Frame:
     if record.symbol != symbol:
         raise MalformedFrame(f"stream {stream!r} carries symbol {record.symbol!r}")
     return record
+
+
+#: Kline intervals and their length in seconds ("1month" is paged as 31 days).
+INTERVAL_SECONDS = {
+    "1s": 1,
+    "1m": 60,
+    "3m": 180,
+    "5m": 300,
+    "15m": 900,
+    "30m": 1800,
+    "1h": 3600,
+    "2h": 7200,
+    "4h": 14400,
+    "6h": 21600,
+    "8h": 28800,
+    "12h": 43200,
+    "1d": 86400,
+    "3d": 259200,
+    "1w": 604800,
+    "1month": 2678400,
+}

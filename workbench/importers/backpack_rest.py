@@ -19,7 +19,7 @@ from typing import Any
 import duckdb
 import httpx
 
-from workbench.feeds.backpack import DEFAULT_REST_URL
+from workbench.feeds.backpack import DEFAULT_REST_URL, INTERVAL_SECONDS
 from workbench.recorder.rows import PRICE_PRECISION, PRICE_SCALE, QTY_PRECISION, QTY_SCALE, fits
 from workbench.store.reader import TimeLike, to_us
 
@@ -27,25 +27,6 @@ log = logging.getLogger(__name__)
 
 SOURCE = "backfill"
 PAGE_LIMIT = 1000
-#: Kline intervals and their length in seconds ("1month" is paged as 31 days).
-INTERVAL_SECONDS = {
-    "1s": 1,
-    "1m": 60,
-    "3m": 180,
-    "5m": 300,
-    "15m": 900,
-    "30m": 1800,
-    "1h": 3600,
-    "2h": 7200,
-    "4h": 14400,
-    "6h": 21600,
-    "8h": 28800,
-    "12h": 43200,
-    "1d": 86400,
-    "3d": 259200,
-    "1w": 604800,
-    "1month": 2678400,
-}
 
 
 class BackpackApiError(RuntimeError):

@@ -29,8 +29,9 @@ class BadFrame(ValueError):
     """A bookTicker or trade frame that cannot be read exactly."""
 
 
-def iter_line_batches(path: str | Path, chunk: int = CHUNK) -> Iterator[tuple[list[bytes], int]]:
-    """Complete lines of a gzipped file, a batch per chunk, with the compressed bytes it took."""
+def gunzip_line_chunks(path: str | Path, chunk: int = CHUNK) -> Iterator[tuple[bytes, int]]:
+    """Decompressed data of a gzipped file (multi-member too), each piece ending at a line
+    end, with the compressed bytes it took."""
     dec = zlib.decompressobj(wbits=31)
     rest = b""
     with open(path, "rb") as fh:
@@ -40,13 +41,21 @@ def iter_line_batches(path: str | Path, chunk: int = CHUNK) -> Iterator[tuple[li
                 tail = dec.unused_data
                 dec = zlib.decompressobj(wbits=31)
                 out += dec.decompress(tail)
-            lines = (rest + out).split(b"\n")
-            rest = lines.pop()
-            yield lines, len(raw)
+            data = rest + out
+            cut = data.rfind(b"\n") + 1
+            rest = data[cut:]
+            if cut:
+                yield data[:cut], len(raw)
     if not dec.eof:
         raise BadFrame(f"{path}: the gzip stream is truncated")
     if rest:
-        yield [rest], 0
+        yield rest + b"\n", 0
+
+
+def iter_line_batches(path: str | Path, chunk: int = CHUNK) -> Iterator[tuple[list[bytes], int]]:
+    """Complete lines of a gzipped file, a batch per chunk, with the compressed bytes it took."""
+    for data, nbytes in gunzip_line_chunks(path, chunk):
+        yield data[:-1].split(b"\n"), nbytes
 
 
 def split_streams(lines: Iterable[bytes]) -> tuple[list[bytes], list[bytes], list[bytes]]:

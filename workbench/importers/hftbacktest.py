@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import queue
 import threading
-import zlib
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
@@ -26,7 +25,14 @@ from ..store.schema import PRICE_TYPE, QTY_TYPE
 from ..store.writer import insert_quotes, insert_trades, quotes_arrow, trades_arrow
 from ..ticks import Quote, Trade
 from . import ImportResult
-from .binance_ws import BadFrame, capture_quotes, engine_quotes, parse_frame, read_capture
+from .binance_ws import (
+    BadFrame,
+    capture_quotes,
+    engine_quotes,
+    gunzip_line_chunks,
+    parse_frame,
+    read_capture,
+)
 
 __all__ = [
     "SOURCE", "BadFrame", "capture_quotes", "engine_quotes", "import_captures", "read_capture",
@@ -199,7 +205,7 @@ def line_arrays(path: str | Path, chunk: int = CHUNK) -> Iterator[tuple[pa.Array
 
     The lines are views on the decompressed buffer, found with numpy: no Python loop.
     """
-    for data, nbytes in _decompressed(path, chunk):
+    for data, nbytes in gunzip_line_chunks(path, chunk):
         buf = np.frombuffer(data, dtype=np.uint8)
         ends = np.flatnonzero(buf == 10)
         offsets = np.empty(len(ends) + 1, dtype=np.int64)
@@ -213,30 +219,6 @@ def line_arrays(path: str | Path, chunk: int = CHUNK) -> Iterator[tuple[pa.Array
         except pa.ArrowInvalid as e:
             raise BadFrame(f"{path}: not a text capture ({e})") from None
         yield arr, nbytes
-
-
-def _decompressed(path: str | Path, chunk: int) -> Iterator[tuple[bytes, int]]:
-    """Decompressed data ending at a line end, with the compressed bytes it took."""
-    dec = zlib.decompressobj(wbits=31)
-    rest = b""
-    with open(path, "rb") as fh:
-        while raw := fh.read(chunk):
-            out = dec.decompress(raw)
-            while dec.eof and dec.unused_data:  # a multi-member gzip file
-                tail = dec.unused_data
-                dec = zlib.decompressobj(wbits=31)
-                out += dec.decompress(tail)
-            data = rest + out
-            cut = data.rfind(b"\n") + 1
-            rest = data[cut:]
-            if cut:
-                yield data[:cut], len(raw)
-            elif not out:
-                continue
-    if not dec.eof:
-        raise BadFrame(f"{path}: the gzip stream is truncated")
-    if rest:
-        yield rest + b"\n", 0
 
 
 def _flush(con: duckdb.DuckDBPyConnection, arrays: list[pa.Array]) -> ImportResult:

@@ -25,7 +25,7 @@ from typing import Any, Literal
 import duckdb
 import pyarrow as pa
 
-from workbench.store.reader import TimeLike, to_us
+from workbench.store.reader import TimeLike, to_backend, to_us
 
 DEFAULT_PARQUET_DIR = Path("data") / "parquet"
 
@@ -127,19 +127,7 @@ def read_table(
 ) -> Any:
     """Rows of `table` with time in [start, end) for `symbols` (all when None), in time order,
     as a polars or pandas DataFrame or an Arrow table (`backend`)."""
-    return _convert(_read_arrow(table, Path(data_dir), symbols, start, end), backend)
-
-
-def _convert(table: pa.Table, backend: Backend) -> Any:
-    if backend == "arrow":
-        return table
-    if backend == "pandas":
-        return table.to_pandas()
-    if backend == "polars":
-        import polars as pl
-
-        return pl.from_arrow(table)
-    raise ValueError(f"backend must be polars, pandas or arrow, not {backend!r}")
+    return to_backend(_read_arrow(table, Path(data_dir), symbols, start, end), backend)
 
 
 def _read_arrow(

@@ -227,6 +227,11 @@ def _frame(con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, Any], bac
         table: pa.Table = cur.sql(sql, params=params).to_arrow_table()
     finally:
         cur.close()
+    return to_backend(table, backend)
+
+
+def to_backend(table: pa.Table, backend: str) -> Any:
+    """An Arrow table as a polars or pandas DataFrame, or as it is for "arrow"."""
     if backend == "arrow":
         return table
     if backend == "pandas":

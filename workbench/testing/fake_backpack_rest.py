@@ -22,25 +22,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from workbench.feeds.backpack import INTERVAL_SECONDS
 from workbench.testing.backpack_frames import dumps
 
-KLINE_SECONDS = {
-    "1s": 1,
-    "1m": 60,
-    "3m": 180,
-    "5m": 300,
-    "15m": 900,
-    "30m": 1800,
-    "1h": 3600,
-    "2h": 7200,
-    "4h": 14400,
-    "6h": 21600,
-    "8h": 28800,
-    "12h": 43200,
-    "1d": 86400,
-    "3d": 259200,
-    "1w": 604800,
-}
+KLINE_SECONDS = {k: v for k, v in INTERVAL_SECONDS.items() if k != "1month"}
 MAX_LIMIT = 1000
 
 
