@@ -19,12 +19,12 @@ run: $(STAMP)
 	$(BIN)/workbench run
 
 test: $(STAMP)
-	$(BIN)/ruff check workbench server tests benchmarks
+	$(BIN)/ruff check workbench server tests benchmarks notebooks
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)
-	$(BIN)/ruff check workbench server tests benchmarks
-	$(BIN)/ruff format --check workbench server tests benchmarks
+	$(BIN)/ruff check workbench server tests benchmarks notebooks
+	$(BIN)/ruff format --check workbench server tests benchmarks notebooks
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/engine_throughput.py
