@@ -244,7 +244,7 @@ class Engine(TradingMixin, CrossMixin, ViewsMixin):
             accepted += 1
             if bid <= b.lo_bid or bid >= b.hi_bid or ask <= b.lo_ask or ask >= b.hi_ask:
                 self.now = now
-                self._on_trigger(b, t, bid, ask)
+                self._on_trigger(b, now, bid, ask)  # events at engine time, never behind it
         self.now = now
         self.quotes += accepted
         self.bad_quotes += bad

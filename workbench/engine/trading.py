@@ -112,8 +112,6 @@ class TradingMixin:
         acct.add_exposure(pos, 1)
         self.next_pid += 1
         self.open_count += 1
-        if acct.mode == ISOLATED:
-            pos.liq = _liquidation_price(pos, acct)
         if pos.liq is not None or pos.tp is not None or pos.sl is not None:
             index.add_position(pos, self.accounts)
         ev = self._emit(t, "opened", {
@@ -179,7 +177,26 @@ class TradingMixin:
                 f"free margin {fmt_2dp(free, MONEY_DP)} USD is less than the {need} USD "
                 "this order needs",
             )
+        if acct.mode == ISOLATED:
+            # Isolated margin is set aside from the balance: unrealised profit cannot fund it.
+            spare = acct.balance - acct.used_margin
+            if spare < m + fee:
+                need = fmt_2dp(m + fee, MONEY_DP)
+                raise Rejected(
+                    "insufficient_margin",
+                    f"the balance not in use, {fmt_2dp(spare, MONEY_DP)} USD, is less than the "
+                    f"{need} USD this isolated order sets aside",
+                )
         pos = Position(self.next_pid, acct, ref, book, s, q, open_price, m, lev, fee, tp, sl, t)
+        if acct.mode == ISOLATED:
+            pos.liq = _liquidation_price(pos, acct)
+            if self._trigger_reason(pos, pos.close_price()) == "liquidation":
+                raise Rejected(
+                    "invalid_order",
+                    f"at leverage {fmt_decimal(lev)} the spread alone would liquidate this "
+                    f"position at once (liquidation at {book.fmt(pos.liq)}, closing price "
+                    f"{book.fmt(pos.close_price())}): lower the leverage",
+                )
         return acct, pos
 
     def _require_fresh(self: Engine, book: SymbolBook, t: int) -> None:
