@@ -9,11 +9,12 @@ event time `E` (both ms in the frame, µs here).
 from __future__ import annotations
 
 import json
-import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+
+from isal import isal_zlib  # zlib-compatible, 2.5x faster to decompress
 
 from ..domain import Instrument
 from ..engine import Engine
@@ -32,14 +33,14 @@ class BadFrame(ValueError):
 def gunzip_line_chunks(path: str | Path, chunk: int = CHUNK) -> Iterator[tuple[bytes, int]]:
     """Decompressed data of a gzipped file (multi-member too), each piece ending at a line
     end, with the compressed bytes it took."""
-    dec = zlib.decompressobj(wbits=31)
+    dec = isal_zlib.decompressobj(wbits=31)
     rest = b""
     with open(path, "rb") as fh:
         while raw := fh.read(chunk):
             out = dec.decompress(raw)
             while dec.eof and dec.unused_data:  # a multi-member gzip file
                 tail = dec.unused_data
-                dec = zlib.decompressobj(wbits=31)
+                dec = isal_zlib.decompressobj(wbits=31)
                 out += dec.decompress(tail)
             data = rest + out
             cut = data.rfind(b"\n") + 1
