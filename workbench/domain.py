@@ -148,9 +148,6 @@ class SymbolBook:
         ask2 = -((-a) // (den * tick)) * tick
         return max(bid2, tick if bid > 0 else 0), ask2
 
-    def has_quote(self) -> bool:
-        return self.t >= 0
-
     def fmt(self, price: int) -> str:
         """A price of this instrument as text, padded to the tick size ("61499.10")."""
         return fmt_price(price, self.price_dp)

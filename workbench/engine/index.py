@@ -8,6 +8,7 @@ is open with the same trigger price (or, for a cross account, the same version).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from heapq import heapify, heappop, heappush
 from typing import Any
 
@@ -41,42 +42,36 @@ def _valid_stop(pos: Position, thr: int) -> bool:
     return pos.open and (thr == pos.liq or thr == pos.sl)
 
 
+Valid = Callable[[tuple[Any, ...], list[Account]], bool]
+
+
+def _rules(b: SymbolBook) -> tuple[tuple[list[Any], Valid], ...]:
+    """Each heap of a symbol with the test that one of its entries is still live."""
+    return (
+        (b.long_tp, lambda e, a: e[2].open and e[2].tp == e[0]),
+        (b.short_tp, lambda e, a: e[2].open and e[2].tp == -e[0]),
+        (b.long_stop, lambda e, a: _valid_stop(e[2], -e[0])),
+        (b.short_stop, lambda e, a: _valid_stop(e[2], e[0])),
+        (b.cross_bid, lambda e, a: a[e[1]].xver == e[2]),
+        (b.cross_ask, lambda e, a: a[e[1]].xver == e[2]),
+    )
+
+
 def _clean(b: SymbolBook, accounts: list[Account]) -> None:
     """Drop dead entries from the heap tops so that the cached edges are exact."""
-    h = b.long_tp
-    while h and not (h[0][2].open and h[0][2].tp == h[0][0]):
-        heappop(h)
-    h = b.short_tp
-    while h and not (h[0][2].open and h[0][2].tp == -h[0][0]):
-        heappop(h)
-    h = b.long_stop
-    while h and not _valid_stop(h[0][2], -h[0][0]):
-        heappop(h)
-    h = b.short_stop
-    while h and not _valid_stop(h[0][2], h[0][0]):
-        heappop(h)
-    for h in (b.cross_bid, b.cross_ask):
-        while h and accounts[h[0][1]].xver != h[0][2]:
+    for h, live in _rules(b):
+        while h and not live(h[0], accounts):
             heappop(h)
 
 
 def _compact(b: SymbolBook, accounts: list[Account]) -> None:
     """Drop every dead entry once the heaps have doubled since the last compaction."""
-    b.long_tp[:] = [e for e in b.long_tp if e[2].open and e[2].tp == e[0]]
-    b.short_tp[:] = [e for e in b.short_tp if e[2].open and e[2].tp == -e[0]]
-    b.long_stop[:] = [e for e in b.long_stop if _valid_stop(e[2], -e[0])]
-    b.short_stop[:] = [e for e in b.short_stop if _valid_stop(e[2], e[0])]
-    b.cross_bid[:] = [e for e in b.cross_bid if accounts[e[1]].xver == e[2]]
-    b.cross_ask[:] = [e for e in b.cross_ask if accounts[e[1]].xver == e[2]]
     total = 0
-    for h in _heaps(b):
+    for h, live in _rules(b):
+        h[:] = [e for e in h if live(e, accounts)]
         heapify(h)
         total += len(h)
     b.compact_at = max(256, 2 * total)
-
-
-def _heaps(b: SymbolBook) -> tuple[list[Any], ...]:
-    return (b.long_tp, b.short_tp, b.long_stop, b.short_stop, b.cross_bid, b.cross_ask)
 
 
 def refresh(b: SymbolBook, accounts: list[Account] | None = None) -> None:
@@ -86,7 +81,8 @@ def refresh(b: SymbolBook, accounts: list[Account] | None = None) -> None:
     the heaps have grown past twice their size at the last compaction).
     """
     if accounts is not None:
-        if sum(len(h) for h in _heaps(b)) > b.compact_at:
+        heaps = (b.long_tp, b.short_tp, b.long_stop, b.short_stop, b.cross_bid, b.cross_ask)
+        if sum(len(h) for h in heaps) > b.compact_at:
             _compact(b, accounts)
         _clean(b, accounts)
     lo_bid = -b.long_stop[0][0] if b.long_stop else NO_LOW
