@@ -221,3 +221,27 @@ def test_figures_refuse_unknown_accounts() -> None:
     eng, _ = make_engine()
     with pytest.raises(BadInput, match="unknown account"):
         eng.figures("nobody")
+
+
+def test_reset_can_switch_the_margin_mode() -> None:
+    eng, events = make_engine()
+    eng.create_account("c", margin_mode="cross", balance="100")
+    eng.quote("X", T0, "100", "100")
+    eng.open("c", "X", "long", "10", margin="90", ref="L", t=T0)
+    eng.quote("X", T0 + SEC, "94", "94")  # equity 46 / used 90: margin call
+    assert events[-1]["type"] == "margin_call"
+    ev = eng.reset("c", "isolated", t=T0 + 2 * SEC)
+    assert ev == {"seq": ev["seq"], "t": T0 + 2 * SEC, "type": "reset", "account": "c",
+                  "balance": "100", "margin_mode": "isolated"}  # fmt: skip
+    assert eng.figures("c")["margin_mode"] == "isolated"
+    # isolated now: a loss past the margin liquidates the position, no account-wide call
+    eng.open("c", "X", "long", "10", margin="10", ref="M", t=T0 + 2 * SEC)
+    n = len(events)
+    eng.quote("X", T0 + 3 * SEC, "80", "80")
+    assert [e["type"] for e in events[n:]] == ["closed"]
+    assert events[-1]["reason"] == "liquidation"
+    bad = eng.reset("c", "portfolio", t=T0 + 3 * SEC)
+    assert bad["type"] == "rejected" and bad["reason"] == "invalid_margin_mode"
+    assert eng.figures("c")["margin_mode"] == "isolated"
+    back = eng.apply({"t": T0 + 4 * SEC, "type": "reset", "account": "c", "margin_mode": "cross"})
+    assert back["margin_mode"] == "cross" and eng.figures("c")["margin_mode"] == "cross"

@@ -300,7 +300,7 @@ class Engine(TradingMixin, CrossMixin, ViewsMixin):
         if kind == "deposit":
             return self.deposit(_req(record, "account"), _req(record, "amount"), t=t)
         if kind == "reset":
-            return self.reset(_req(record, "account"), t=t)
+            return self.reset(_req(record, "account"), g("margin_mode"), t=t)
         if kind == "instrument":
             try:
                 inst = Instrument.from_fields(record)
@@ -318,7 +318,7 @@ INPUT_FIELDS: dict[str, set[str]] = {
              "take_profit", "stop_loss"},
     "close": {"account", "ref"},
     "deposit": {"account", "amount"},
-    "reset": {"account"},
+    "reset": {"account", "margin_mode"},
     "instrument": set(INSTRUMENT_FIELDS),
     "account": {"account", "balance", "margin_mode", "maintenance_rate", "margin_call_level",
                 "stop_out_level"},

@@ -62,7 +62,12 @@ def _account_dict(a: Account) -> dict[str, Any]:
 
 def snapshot(engine: Engine) -> bytes:
     """Serialise the engine state to checksummed bytes."""
-    body = json.dumps(state_dict(engine), sort_keys=True, separators=(",", ":")).encode()
+    return encode(state_dict(engine))
+
+
+def encode(state: dict[str, Any]) -> bytes:
+    """Checksummed bytes of a `state_dict` (may run in another thread than the engine's)."""
+    body = json.dumps(state, sort_keys=True, separators=(",", ":")).encode()
     digest = hashlib.sha256(body).hexdigest()
     return b"%s %d %d %s\n" % (MAGIC, VERSION, len(body), digest.encode()) + body
 

@@ -10,7 +10,17 @@ import functools
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from ..domain import CROSS, ISOLATED, LONG, SIDE_NAMES, Account, Position, SymbolBook, side_of
+from ..domain import (
+    CROSS,
+    ISOLATED,
+    LONG,
+    MARGIN_MODES,
+    SIDE_NAMES,
+    Account,
+    Position,
+    SymbolBook,
+    side_of,
+)
 from ..money import (
     BadNumber,
     ceil_charge,
@@ -303,18 +313,30 @@ class TradingMixin:
         return ev
 
     @command
-    def reset(self: Engine, account: str, *, t: int) -> dict[str, Any]:
-        """Close every open position at the last prices and restore the demo balance."""
+    def reset(
+        self: Engine, account: str, margin_mode: str | None = None, *, t: int
+    ) -> dict[str, Any]:
+        """Close every open position at the last prices and restore the demo balance.
+
+        `margin_mode` ('isolated' or 'cross'), when given, is the account's mode from now on.
+        """
         acct = self.by_name.get(account)
         if acct is None:
             return self._reject(t, account, "unknown_account", f"unknown account {account!r}")
+        if margin_mode is not None and margin_mode not in MARGIN_MODES:
+            return self._reject(t, account, "invalid_margin_mode",
+                                f"margin_mode must be 'isolated' or 'cross', not {margin_mode!r}")  # fmt: skip
         for pos in list(acct.positions.values()):
             self._emit(t, "closed", self._close(pos, t, "reset", pos.close_price()))
         acct.resets += acct.demo_balance - acct.balance
         acct.balance = acct.demo_balance
         acct.armed = True
-        self._watch(acct)
-        return self._emit(t, "reset", {"account": account, "balance": fmt_money(acct.balance)})
+        self._watch(acct)  # nothing is open: this clears the old mode's cross edges
+        fields: dict[str, Any] = {"account": account, "balance": fmt_money(acct.balance)}
+        if margin_mode is not None:
+            acct.mode = margin_mode
+            fields["margin_mode"] = margin_mode
+        return self._emit(t, "reset", fields)
 
     # ------------------------------------------------------------------ swap
     def _charge_swaps(self: Engine, roll: int) -> None:
