@@ -1,10 +1,11 @@
 """The history database: every engine event of a live engine, in DuckDB.
 
-One append-only table, `events`, holds each event as the exact JSON line that was
+Two append-only tables: `events` holds each event as the exact JSON line that was
 served (and that `workbench simulate` of the journal prints), with its sequence number,
-time, type, account and order ref as columns to query by. Orders are a view over it:
-an `opened` event and, once closed, its `closed` event. Storing is idempotent by
-sequence number, so recovery can offer the replayed events again safely.
+time, type, account and order ref as columns to query by; `inputs` holds every command
+(not the quotes) as journaled, with its journal index. An order is its `open` input,
+its `opened` event and, once closed, its `closed` event. Storing is idempotent by
+sequence number and journal index, so recovery can offer replayed ones again safely.
 """
 
 from __future__ import annotations
@@ -29,18 +30,34 @@ CREATE TABLE IF NOT EXISTS events (
     ref      VARCHAR,
     body     VARCHAR NOT NULL      -- the event exactly as served, one JSON object
 );
+CREATE TABLE IF NOT EXISTS inputs (
+    idx      BIGINT NOT NULL,      -- journal record index
+    t        BIGINT NOT NULL,
+    type     VARCHAR NOT NULL,
+    account  VARCHAR,
+    ref      VARCHAR,
+    body     VARCHAR NOT NULL      -- the journal line
+);
 """
 
-_SCHEMA = pa.schema(
-    [
-        ("seq", pa.int64()),
-        ("t", pa.int64()),
-        ("type", pa.string()),
-        ("account", pa.string()),
-        ("ref", pa.string()),
-        ("body", pa.string()),
-    ]
-)
+_EVENTS = pa.schema(
+    [("seq", pa.int64()), ("t", pa.int64()), ("type", pa.string()), ("account", pa.string()),
+     ("ref", pa.string()), ("body", pa.string())]
+)  # fmt: skip
+_INPUTS = pa.schema([("idx", pa.int64()), *list(_EVENTS)[1:]])
+
+
+def _insert(cur: duckdb.DuckDBPyConnection, table: str, schema: pa.Schema, rows: list) -> None:
+    if not rows:
+        return
+    cols = list(zip(*rows, strict=True))
+    data = pa.table([pa.array(c, f.type) for c, f in zip(cols, schema, strict=True)],
+                    schema=schema)  # fmt: skip
+    cur.register("_rows", data)
+    try:
+        cur.execute(f"INSERT INTO {table} SELECT * FROM _rows")
+    finally:
+        cur.unregister("_rows")
 
 
 def event_line(ev: Event) -> str:
@@ -55,8 +72,10 @@ class History:
         self._con = con
         con.execute(DDL)
         self._lock = threading.Lock()
-        row = con.cursor().execute("SELECT coalesce(max(seq), 0) FROM events").fetchone()
-        self.max_seq = int(row[0]) if row else 0
+        cur = con.cursor()
+        self.max_seq = int(cur.execute("SELECT coalesce(max(seq), 0) FROM events").fetchall()[0][0])
+        self.max_idx = int(cur.execute("SELECT coalesce(max(idx), 0) FROM inputs").fetchall()[0][0])
+        cur.close()
 
     @classmethod
     def open(cls, path: Path) -> History:
@@ -67,43 +86,46 @@ class History:
         """A cursor of the history's connection, for the calling thread."""
         return self._con.cursor()
 
-    def record(self, events: Iterable[Event]) -> int:
-        """Store events not stored yet (seq above the highest stored); returns how many."""
-        cols: dict[str, list[Any]] = {name: [] for name in _SCHEMA.names}
+    def record(
+        self, events: Iterable[Event], commands: Iterable[tuple[int, dict[str, Any]]] = ()
+    ) -> int:
+        """Store what is not stored yet (by seq, by journal index); returns the events added."""
         with self._lock:
             top = self.max_seq
+            ev_rows = []
             for ev in events:
-                seq = ev["seq"]
-                if seq <= top:
-                    continue
-                top = seq
-                cols["seq"].append(seq)
-                cols["t"].append(ev["t"])
-                cols["type"].append(ev["type"])
-                cols["account"].append(ev.get("account"))
-                ref = ev.get("ref")
-                cols["ref"].append(None if ref is None else str(ref))
-                cols["body"].append(event_line(ev))
-            n = len(cols["seq"])
-            if not n:
-                return 0
-            table = pa.table(cols, schema=_SCHEMA)
+                if ev["seq"] > top:
+                    top = ev["seq"]
+                    ev_rows.append((top, ev["t"], ev["type"], ev.get("account"), ev.get("ref"),
+                                    event_line(ev)))  # fmt: skip
+            itop = self.max_idx
+            in_rows = []
+            for idx, rec in commands:
+                if idx > itop:
+                    itop = idx
+                    in_rows.append((idx, rec["t"], rec["type"], rec.get("account"),
+                                    rec.get("ref"), json.dumps(rec, default=str)))  # fmt: skip
             cur = self._con.cursor()
             try:
-                cur.register("_new_events", table)
-                cur.execute("INSERT INTO events SELECT * FROM _new_events")
-                cur.unregister("_new_events")
+                if ev_rows or in_rows:
+                    cur.execute("BEGIN TRANSACTION")
+                    _insert(cur, "events", _EVENTS, ev_rows)
+                    _insert(cur, "inputs", _INPUTS, in_rows)
+                    cur.execute("COMMIT")
+            except BaseException:
+                cur.execute("ROLLBACK")
+                raise
             finally:
                 cur.close()
-            self.max_seq = top
-        return n
+            self.max_seq, self.max_idx = top, itop
+        return len(ev_rows)
 
     # --------------------------------------------------------------- reads
     def orders(
         self, account: str, status: str | None = None, ref: str | None = None,
         limit: int = 1000,
-    ) -> list[tuple[Event, Event | None]]:  # fmt: skip
-        """(opened, closed or None) per order of `account`, newest first."""
+    ) -> list[tuple[dict[str, Any], Event, Event | None]]:  # fmt: skip
+        """(open input, opened, closed or None) per order of `account`, newest first."""
         where = ["o.type = 'opened'", "o.account = $a"]
         params: dict[str, Any] = {"a": account, "n": limit}
         if ref is not None:
@@ -114,7 +136,8 @@ class History:
         elif status == "closed":
             where.append("c.seq IS NOT NULL")
         sql = f"""
-            SELECT o.body, c.body FROM events o
+            SELECT i.body, o.body, c.body FROM events o
+            JOIN inputs i ON i.type = 'open' AND i.account = o.account AND i.ref = o.ref
             LEFT JOIN events c ON c.type = 'closed' AND c.account = o.account
                  AND c.ref = o.ref AND c.seq > o.seq
             WHERE {" AND ".join(where)}
@@ -124,7 +147,8 @@ class History:
             rows = cur.execute(sql, params).fetchall()
         finally:
             cur.close()
-        return [(json.loads(a), None if b is None else json.loads(b)) for a, b in rows]
+        return [(json.loads(i), json.loads(o), None if c is None else json.loads(c))
+                for i, o, c in rows]  # fmt: skip
 
     def events(self, account: str | None = None, after: int = 0, limit: int = 1000) -> list[Event]:
         """Events in sequence order (of one account when given), after sequence `after`."""

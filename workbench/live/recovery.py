@@ -33,6 +33,7 @@ class Recovered:
     snapshot_index: int | None
     replayed: int
     events: list[Event] = field(default_factory=list)  # replayed events with seq > history_seq
+    commands: list[tuple[int, dict[str, Any]]] = field(default_factory=list)  # replayed commands
     warnings: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -74,12 +75,16 @@ def recover(
     events: list[Event] = []
     floor = -1 if history_seq is None else history_seq
     unsubscribe = engine.subscribe(lambda ev: events.append(ev) if ev["seq"] > floor else None)
+    commands: list[tuple[int, dict[str, Any]]] = []
     try:
         for idx, rec in tail.records:
             try:
                 engine.apply(rec)
             except BadInput as e:
                 say(f"journal record {idx} refused on replay and skipped: {e}")
+                continue
+            if rec.get("type") != "quote":
+                commands.append((idx, rec))
     finally:
         unsubscribe()
     return Recovered(
@@ -88,6 +93,7 @@ def recover(
         snapshot_index=base or None,
         replayed=len(tail.records),
         events=events,
+        commands=commands,
         warnings=warnings,
         seconds=time.perf_counter() - started,
     )

@@ -62,6 +62,7 @@ class _Batch:
     events: list[Event] = field(default_factory=list)
     answers: list[tuple[Future[Any], Any, BaseException | None]] = field(default_factory=list)
     quotes: list[QuoteTuple] = field(default_factory=list)
+    commands: list[tuple[int, dict[str, Any]]] = field(default_factory=list)  # (index, record)
     index: int = 0  # journal index of the last record in this batch
     snapshot: dict[str, Any] | None = None  # state after `index`, to be written
 
@@ -88,9 +89,9 @@ _STOP = object()
 class Sequencer:
     """Owns `engine` from `start()` on: nothing else may touch it but through here.
 
-    `on_durable(events)` runs on the commit thread after each fsync, before any caller is
-    answered (the history store); `on_publish(events, quotes)` runs after the answers
-    (fan-out to sockets: must not block).
+    `on_durable(events, commands)` runs on the commit thread after each fsync, before any
+    caller is answered (the history store; commands are (journal index, record) pairs);
+    `on_publish(events, quotes)` runs after the answers (fan-out to sockets: must not block).
     """
 
     def __init__(
@@ -100,7 +101,9 @@ class Sequencer:
         snapshots: SnapshotStore,
         *,
         clock: Callable[[], int],
-        on_durable: Callable[[list[Event]], None] = lambda events: None,
+        on_durable: Callable[[list[Event], list[tuple[int, dict[str, Any]]]], None] = (
+            lambda events, commands: None
+        ),
         on_publish: Callable[[list[Event], list[QuoteTuple]], None] = lambda e, q: None,
         snapshot_every: int = 200_000,
         snapshot_seconds: float = 300.0,
@@ -259,7 +262,8 @@ class Sequencer:
         self.index += 1
         self.stats.inputs += 1
         self.stats.commands += 1
-        batch.lines.append(json.dumps(rec, separators=(", ", ": "), default=str))
+        batch.lines.append(json.dumps(rec, default=str))
+        batch.commands.append((self.index, rec))
         mine = events[start:]
         batch.events.extend(mine)
         del events[:]
@@ -335,9 +339,10 @@ class Sequencer:
         self.journal.sync()
         self.stats.syncs += 1
         events = [e for b in batches for e in b.events]
-        if events:
+        commands = [c for b in batches for c in b.commands]
+        if events or commands:
             try:
-                self.on_durable(events)
+                self.on_durable(events, commands)
             except Exception:
                 self.stats.errors += 1
                 log.exception("storing %d events in the history failed", len(events))
