@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml requirements.lock
 	@touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/workbench run
+	$(BIN)/workbench serve
 
 test: $(STAMP)
 	$(BIN)/ruff check workbench server tests benchmarks notebooks

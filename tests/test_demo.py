@@ -1,4 +1,4 @@
-"""`workbench run` (what `make run` starts for now): imports, replays, reports."""
+"""`workbench demo`: imports, replays, reports."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 
 def test_run_imports_the_real_captures_and_replays_them(tmp_path: Path) -> None:
     db = tmp_path / "demo.duckdb"
-    cmd = [sys.executable, "-m", "workbench.cli", "run", "--db", str(db), "--no-progress"]
+    cmd = [sys.executable, "-m", "workbench.cli", "demo", "--db", str(db), "--no-progress"]
     res = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     assert res.returncode == 0, res.stderr
     assert "imported 4 real Binance captures" in res.stdout

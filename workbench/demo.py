@@ -1,4 +1,4 @@
-"""`workbench run`: a short demo replay on recorded ticks that says what it did.
+"""`workbench demo`: a short demo replay on recorded ticks that says what it did.
 
 It imports the real recorded captures kept beside the repository (or, without them,
 writes SIMULATED quotes) into the tick store under data/, replays them through the
@@ -106,12 +106,12 @@ def _report(engine: Engine, events: list[dict[str, Any]], quotes: int, say: Any)
         state = engine.account_state(acct.name)
         say(f"  {acct.name:13s} ({acct.mode}): balance {state['balance']} USD, "
             f"equity {state['equity']}, closes: {dict(closes) or 'none'}")  # fmt: skip
-    say("the server and the dashboards come next; meanwhile try "
-        "`workbench simulate docs/examples/spec-example.jsonl`")  # fmt: skip
+    say("next: `make run` serves the same engine over REST; "
+        "`workbench simulate docs/examples/spec-example.jsonl` runs a scenario")  # fmt: skip
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    p = sub.add_parser("run", help="start the workbench (for now: a demo replay)")
+    p = sub.add_parser("demo", help="a demo replay of recorded ticks with two accounts")
     p.add_argument("--db", type=Path, default=DEFAULT_DB, help="the tick store (DuckDB file)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=lambda a: run_demo(a.db, progress=not a.no_progress) and 0)

@@ -42,7 +42,9 @@ MAX_BATCH = 4096
 @dataclass
 class _Command:
     record: dict[str, Any]
-    future: Future[list[Event]]
+    future: Future[Any]
+    before: Callable[[Engine], Any] | None = None
+    after: Callable[[Engine], Any] | None = None
 
 
 @dataclass
@@ -84,6 +86,17 @@ class SequencerStats:
 
 
 _STOP = object()
+
+
+def _view(fn: Callable[[Engine], Any] | None, engine: Engine) -> Any:
+    """A read beside a command; a failing read gives None, never fails the command."""
+    if fn is None:
+        return None
+    try:
+        return fn(engine)
+    except Exception:
+        log.exception("a read beside a command failed")
+        return None
 
 
 class Sequencer:
@@ -154,11 +167,21 @@ class Sequencer:
     # --------------------------------------------------------------- inputs
     def submit(self, record: dict[str, Any]) -> Future[list[Event]]:
         """Queue a command record (scenario format, without `t`); answers its events."""
-        fut: Future[list[Event]] = Future()
+        return self.submit_viewed(record)
+
+    def submit_viewed(
+        self,
+        record: dict[str, Any],
+        before: Callable[[Engine], Any] | None = None,
+        after: Callable[[Engine], Any] | None = None,
+    ) -> Future[Any]:
+        """Like `submit`, reading the engine right before and/or after the command, in the
+        same step (no other input in between); answers (events, before, after) when given."""
+        fut: Future[Any] = Future()
         if not self._running:
             fut.set_exception(RuntimeError("the engine is not running"))
             return fut
-        self._inbox.put(_Command(record, fut))
+        self._inbox.put(_Command(record, fut, before, after))
         return fut
 
     def query(self, fn: Callable[[Engine], T]) -> Future[T]:
@@ -251,6 +274,7 @@ class Sequencer:
         t = max(self.clock(), eng.now, self._last_t, 0)
         rec = {"t": t, **it.record}
         start = len(events)
+        seen = _view(it.before, eng)
         try:
             eng.apply(rec)
         except BadInput as e:
@@ -267,7 +291,10 @@ class Sequencer:
         mine = events[start:]
         batch.events.extend(mine)
         del events[:]
-        batch.answers.append((it.future, mine, None))
+        if it.before is None and it.after is None:
+            batch.answers.append((it.future, mine, None))
+        else:
+            batch.answers.append((it.future, (mine, seen, _view(it.after, eng)), None))
 
     def _apply_quotes(self, quotes: Sequence[QuoteTuple], batch: _Batch) -> None:
         eng = self.engine

@@ -1,0 +1,202 @@
+"""The FastAPI application: one engine, its feed, the REST routes and the WebSocket.
+
+`create_app(config)` builds the app; its lifespan recovers the engine from the data
+directory, starts the sequencer and the feed, and on shutdown stops the feed, applies
+and journals what is queued, writes a last snapshot and closes the databases.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import duckdb
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from workbench.live.desk import Desk
+from workbench.live.feeds import FeedSupervisor
+from workbench.live.history import History
+from workbench.live.host import LiveEngine
+from workbench.store.schema import connect as connect_ticks
+
+from . import errors
+from .auth import LoginThrottle, TokenService, load_secret
+from .config import ServerConfig
+from .hub import Hub
+from .routes import auth, balance, market, trade, ws
+from .state import ServerState
+from .users import DuckRevocations, Users
+
+log = logging.getLogger(__name__)
+
+
+class BodyLimit:
+    """Refuse request bodies over `limit` bytes with 413, before the app reads them."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None:
+            try:
+                too_big = int(declared) > self.limit
+            except ValueError:
+                too_big = True
+            if too_big:
+                await _too_large(send, self.limit)
+                return
+        seen = 0
+        sent_error = False
+
+        async def limited() -> Message:
+            nonlocal seen, sent_error
+            msg = await receive()
+            if msg["type"] == "http.request":
+                seen += len(msg.get("body", b""))
+                if seen > self.limit:
+                    sent_error = True
+                    raise _BodyTooLarge
+            return msg
+
+        try:
+            await self.app(scope, limited, send)
+        except _BodyTooLarge:
+            await _too_large(send, self.limit)
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+async def _too_large(send: Send, limit: int) -> None:
+    import json
+
+    body = json.dumps(errors.body(f"request body over {limit} bytes", "body_too_large")).encode()
+    await send({"type": "http.response.start", "status": 413,
+                "headers": [(b"content-type", b"application/json"),
+                            (b"content-length", str(len(body)).encode())]})  # fmt: skip
+    await send({"type": "http.response.body", "body": body})
+
+
+def create_app(config: ServerConfig, *, say: Callable[[str], object] = print) -> FastAPI:
+    """The server app for `config`; the engine starts with the app's lifespan."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        state = await asyncio.to_thread(_open_state, config)
+        state.hub.bind(asyncio.get_running_loop())
+        app.state.server = state
+        await _reconcile_accounts(state, say)
+        bids = await state.desk.read(
+            lambda e: {s: e.books[i].bid for s, i in e.symbols.items() if e.books[i].t >= 0}
+        )
+        feed = FeedSupervisor(
+            config.feed, state.live.sequencer,  # type: ignore[arg-type]
+            db_path=config.tick_db, symbols=config.symbols, say=say, url=config.backpack_url,
+            fallback_after=config.fallback_after, speed=config.replay_speed, start_bids=bids,
+        )  # fmt: skip
+        state.feed = feed
+        task = asyncio.create_task(feed.run(), name="feed")
+        base = config.base_url
+        rec = state.live.recovered
+        if rec is not None and rec.index:
+            say(
+                f"recovered {rec.index:,} journal records in {rec.seconds:.2f} s "
+                f"(snapshot {rec.snapshot_index or 'none'} + {rec.replayed:,} replayed)"
+            )
+        say(
+            f"workbench is serving on {base}  (data in {config.data_dir}/)\n"
+            f"  API docs   {base}/docs\n  health     {base}/health\n"
+            f"  WebSocket  {base.replace('http', 'ws', 1)}/ws\n  Ctrl-C stops it cleanly"
+        )
+        try:
+            yield
+        finally:
+            await feed.stop()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await asyncio.wait_for(task, 10)
+            await asyncio.to_thread(_close_state, state)
+
+    app = FastAPI(
+        title="workbench paper-trading API",
+        version="1.0",
+        description="Paper-trade leveraged CFDs on live crypto prices, on the workbench's "
+        "exact, deterministic engine. Money and prices are decimal strings.",
+        lifespan=lifespan,
+    )
+    errors.install(app)
+    for module in (auth, trade, balance, market, ws):
+        app.include_router(module.router)
+    from .compat import seed_001, seed_002, seed_003
+
+    for module in (seed_001, seed_002, seed_003):
+        app.include_router(module.router)
+    if config.cors_origins:
+        app.add_middleware(
+            CORSMiddleware, allow_origins=list(config.cors_origins), allow_credentials=True,
+            allow_methods=["GET", "POST"], allow_headers=["Authorization", "Content-Type"],
+        )  # fmt: skip
+    app.add_middleware(BodyLimit, limit=config.max_body_bytes)
+    return app
+
+
+def _open_state(config: ServerConfig) -> ServerState:
+    data = config.data_dir
+    data.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(str(data / "accounts.duckdb"))
+    history = History(con)
+    users = Users(con)
+    tokens = TokenService(
+        load_secret(data), ttl_s=config.token_ttl_s, revocations=DuckRevocations(con)
+    )
+    live = LiveEngine(
+        data, history=history, snapshot_every=config.snapshot_every,
+        snapshot_seconds=config.snapshot_seconds,
+    )  # fmt: skip
+    hub = Hub()
+    live.add_publisher(hub.publish)
+    state = ServerState(
+        config=config, live=live, desk=None,  # type: ignore[arg-type]
+        users=users, tokens=tokens, hub=hub, accounts_db=con,
+        throttle=LoginThrottle(per_email=config.login_per_email,
+                               per_client=config.login_per_client),
+    )  # fmt: skip
+    live.clock = state.clock
+    rec = live.start()
+    assert live.sequencer is not None
+    state.desk = Desk(live.sequencer, history)
+    for w in rec.warnings:
+        log.warning("recovery: %s", w)
+    try:
+        state.tick_db = connect_ticks(config.tick_db)
+    except duckdb.Error as e:
+        log.warning("the tick store %s cannot be opened (%s): /candles is empty", config.tick_db, e)
+    return state
+
+
+def _close_state(state: ServerState) -> None:
+    state.live.stop()
+    if state.tick_db is not None:
+        state.tick_db.close()
+    state.accounts_db.close()
+
+
+async def _reconcile_accounts(state: ServerState, say: Callable[[str], object]) -> None:
+    """Every user has its engine account (a crash between the two writes is mended here)."""
+    ids = await asyncio.to_thread(state.users.ids)
+    have: Any = await state.desk.read(lambda e: set(e.by_name))
+    missing = [u for u in ids if u not in have]
+    for uid in missing:
+        await state.desk.create_account(uid)
+    if missing:
+        say(f"created the missing paper accounts of {len(missing)} user(s)")

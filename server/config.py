@@ -1,0 +1,45 @@
+"""Settings of one server process (from `workbench serve` flags or the environment)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from workbench.live.host import SNAPSHOT_EVERY, SNAPSHOT_SECONDS
+
+
+def _origins_from_env() -> tuple[str, ...]:
+    raw = os.environ.get("WORKBENCH_CORS_ORIGINS", "")
+    return tuple(o.strip() for o in raw.split(",") if o.strip())
+
+
+@dataclass
+class ServerConfig:
+    """Everything a server needs; the defaults are what `make run` uses."""
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    data_dir: Path = Path("data")
+    feed: str = "backpack"
+    symbols: tuple[str, ...] = ("BTC_USDC", "ETH_USDC", "SOL_USDC")
+    backpack_url: str = "wss://ws.backpack.exchange"
+    fallback_after: float = 5.0
+    replay_speed: float = 1.0
+    cors_origins: tuple[str, ...] = field(default_factory=_origins_from_env)
+    max_body_bytes: int = 64 * 1024
+    token_ttl_s: int = 24 * 3600
+    login_per_email: tuple[int, float] = (5, 300.0)
+    login_per_client: tuple[int, float] = (30, 60.0)
+    snapshot_every: int = SNAPSHOT_EVERY
+    snapshot_seconds: float = SNAPSHOT_SECONDS
+    secure_cookies: bool = False  # set on when served over https
+
+    @property
+    def base_url(self) -> str:
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "::") else self.host
+        return f"http://{host}:{self.port}"
+
+    @property
+    def tick_db(self) -> Path:
+        return self.data_dir / "workbench.duckdb"

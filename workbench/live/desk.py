@@ -1,0 +1,147 @@
+"""The trading desk: the one call layer every front end uses on a live engine.
+
+REST routes, the seeds' foreign APIs, the WebSocket and the dashboards all trade through
+these calls, which turn a request into one engine input (scenario record) for the
+sequencer, or read the engine between inputs. Nothing here prices or settles a trade:
+the engine alone does. Calls are async (awaiting the sequencer's durable answer).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any, TypeVar
+
+from ..engine import Engine
+from ..money import fmt_decimal
+from .history import History
+from .sequencer import Sequencer
+
+T = TypeVar("T")
+Event = dict[str, Any]
+
+
+def _text(value: Decimal | str | None) -> str | None:
+    if value is None:
+        return None
+    return fmt_decimal(value) if isinstance(value, Decimal) else value
+
+
+class Desk:
+    """Commands and reads of one live engine, for accounts named by their owner."""
+
+    def __init__(self, sequencer: Sequencer, history: History) -> None:
+        self.sequencer = sequencer
+        self.history = history
+
+    async def run(self, record: dict[str, Any]) -> list[Event]:
+        """One command through the sequencer: its events once durable (BadInput raises)."""
+        return await asyncio.wrap_future(self.sequencer.submit(record))
+
+    async def run_viewed(
+        self,
+        record: dict[str, Any],
+        before: Callable[[Engine], Any] | None = None,
+        after: Callable[[Engine], Any] | None = None,
+    ) -> tuple[list[Event], Any, Any]:
+        """A command with engine reads right before/after it, in the same engine step."""
+        fut = self.sequencer.submit_viewed(record, before or _nothing, after or _nothing)
+        return await asyncio.wrap_future(fut)
+
+    async def read(self, fn: Callable[[Engine], T]) -> T:
+        """Read the engine between inputs."""
+        return await asyncio.wrap_future(self.sequencer.query(fn))
+
+    # -------------------------------------------------------------- commands
+    async def create_account(self, account: str, margin_mode: str = "isolated") -> None:
+        await self.run({"type": "account", "account": account, "margin_mode": margin_mode})
+
+    async def open(
+        self,
+        account: str,
+        symbol: str,
+        side: str,
+        leverage: Decimal | str,
+        *,
+        margin: Decimal | str | None = None,
+        qty: Decimal | str | None = None,
+        take_profit: Decimal | str | None = None,
+        stop_loss: Decimal | str | None = None,
+        ref: str | None = None,
+    ) -> tuple[Event, dict[str, Any] | None]:
+        """Open a position: the `opened` or `rejected` event, and the position as it stands
+        right after (None if rejected)."""
+        ref = ref or new_order_id()
+        rec: dict[str, Any] = {
+            "type": "open", "account": account, "ref": ref,
+            "symbol": symbol, "side": side, "leverage": _text(leverage),
+        }  # fmt: skip
+        for key, value in (("margin", margin), ("qty", qty), ("take_profit", take_profit),
+                           ("stop_loss", stop_loss)):  # fmt: skip
+            if value is not None:
+                rec[key] = _text(value)
+        events, _, pos = await self.run_viewed(rec, after=lambda e: e.position(account, ref))
+        return _own(events, account), pos
+
+    async def close(self, account: str, ref: str) -> tuple[Event, dict[str, Any] | None]:
+        """Close at the engine's price: the `closed` or `rejected` event, and the position
+        as it stood right before (None if it was not open)."""
+        rec = {"type": "close", "account": account, "ref": ref}
+        events, pos, _ = await self.run_viewed(
+            rec, before=lambda e: e.position(account, ref) if account in e.by_name else None
+        )
+        return _own(events, account), pos
+
+    async def deposit(self, account: str, amount: Decimal | str) -> Event:
+        rec = {"type": "deposit", "account": account, "amount": _text(amount)}
+        return _own(await self.run(rec), account)
+
+    async def reset(self, account: str, margin_mode: str | None = None) -> list[Event]:
+        rec: dict[str, Any] = {"type": "reset", "account": account}
+        if margin_mode is not None:
+            rec["margin_mode"] = margin_mode
+        return await self.run(rec)
+
+    # ----------------------------------------------------------------- reads
+    async def has_account(self, account: str) -> bool:
+        return await self.read(lambda e: account in e.by_name)
+
+    async def summary(self, account: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """(figures, open positions) of an account, read together."""
+        return await self.read(lambda e: (e.figures(account), e.positions(account)))
+
+    async def position(self, account: str, ref: str) -> dict[str, Any] | None:
+        return await self.read(lambda e: e.position(account, ref))
+
+    async def quotes(self) -> list[dict[str, Any]]:
+        """The last quote of every instrument (None where there is none yet)."""
+        return await self.read(
+            lambda e: [e.last_quote(s) or {"symbol": s, "t": None, "bid": None, "ask": None}
+                       for s in e.symbols]  # fmt: skip
+        )
+
+    async def symbols(self) -> list[str]:
+        return await self.read(lambda e: list(e.symbols))
+
+    async def closed_orders(self, account: str, ref: str | None = None) -> list[tuple]:
+        """(open input, opened, closed) of the account's closed orders, newest first."""
+        return await asyncio.to_thread(self.history.orders, account, "closed", ref)
+
+
+def _nothing(engine: Engine) -> None:
+    return None
+
+
+def new_order_id() -> str:
+    return str(uuid.uuid4())
+
+
+def _own(events: list[Event], account: str) -> Event:
+    """The command's own result event (not a margin call or stop-out that followed it)."""
+    for ev in events:
+        if ev.get("account") == account and ev["type"] in ("opened", "closed", "rejected",
+                                                           "deposit", "reset"):  # fmt: skip
+            return ev
+    raise RuntimeError(f"the engine answered without a result event: {events!r}")
