@@ -31,9 +31,11 @@ def _no_constant(name: str) -> Any:
 def parse_json(body: bytes) -> Any:
     """JSON with exact decimals; raises HTTPException(422) saying what is wrong."""
     try:
-        return json.loads(body, parse_float=Decimal, parse_constant=_no_constant)
+        text = body.decode("utf-8")
     except UnicodeDecodeError:
         raise HTTPException(422, "the request body is not UTF-8 text") from None
+    try:
+        return json.loads(text, parse_float=Decimal, parse_constant=_no_constant)
     except json.JSONDecodeError as e:
         raise HTTPException(
             422, f"the request body is not valid JSON: {e.msg} at line {e.lineno} column {e.colno}"

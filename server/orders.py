@@ -50,11 +50,22 @@ def closed_order(
         "side": opened["side"], "qty": opened["qty"], "margin": opened["margin"],
         "leverage": opened["leverage"], "openingPrice": opened["price"],
         "closingPrice": closed["price"], "status": "closed",
-        "takeProfit": inp.get("take_profit"), "stopLoss": inp.get("stop_loss"),
+        "takeProfit": _like(inp.get("take_profit"), opened["price"]),
+        "stopLoss": _like(inp.get("stop_loss"), opened["price"]),
         "pnl": closed["pnl"], "closeReason": closed["reason"], "openedAt": iso(opened["t"]),
         "closedAt": iso(closed["t"]), "fee": money(fee), "upnl": None,
         "liquidationPrice": None, "swap": None,
     }  # fmt: skip
+
+
+def _like(price: str | None, shown: str) -> str | None:
+    """A price given by the user, padded to the decimals the engine shows prices with."""
+    if price is None:
+        return None
+    dp = len(shown.partition(".")[2])
+    d = Decimal(price)
+    exp = d.as_tuple().exponent
+    return f"{d:.{dp}f}" if isinstance(exp, int) and -exp <= dp else price
 
 
 def cents(amount: Decimal) -> int:
