@@ -140,8 +140,8 @@ def test_auth_attacks_are_refused(server: Server) -> None:
     with server.client() as c:
         token = register(c, "dee@example.com")
         c.cookies.clear()
-        oid = c.post("/trade/create", headers=bearer(token), json={
-            "asset": "BTC", "side": "long", "qty": "0.001", "leverage": "2"}).json()["orderId"]  # fmt: skip
+        body = {"asset": "BTC", "side": "long", "qty": "0.001", "leverage": "2"}
+        oid = c.post("/trade/create", headers=bearer(token), json=body).json()["orderId"]
         claims = jwt.decode(token, options={"verify_signature": False})
 
         def b64(obj: dict) -> str:
@@ -188,8 +188,8 @@ def test_login_is_rate_limited_and_says_nothing_of_emails(server: Server) -> Non
         assert codes[-1] == 429
         r = c.post("/auth/login", json={"email": "fay@example.com", "password": "right password"})
         assert r.status_code == 429 and int(r.headers["retry-after"]) > 0  # no oracle
-        assert c.post("/auth/register", json={"name": "x", "email": "FAY@example.com",
-                                              "password": "whatever123"}).status_code == 409  # fmt: skip
+        again = {"name": "x", "email": "FAY@example.com", "password": "whatever123"}
+        assert c.post("/auth/register", json=again).status_code == 409
 
 
 BAD_BODIES = [
