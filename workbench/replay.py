@@ -1,8 +1,9 @@
 """Replay stored quotes into a real Engine: at 1x, at N x, or as fast as possible.
 
 The quotes are read from the tick store in time order (`store.reader.iter_quotes`) and
-fed through `Engine.feed_quotes`. At a finite speed, a quote at time t is fed once the
-wall clock has run (t - t_first) / speed since the start, paused time not counted.
+fed through `Engine.feed_quotes`, or any callable given as `feed` (a live server's quote
+queue, say). At a finite speed, a quote at time t is fed once the wall clock has run
+(t - t_first) / speed since the start, paused time not counted.
 `pause()`, `resume()` and `stop()` may be called from any thread; the engine is only
 touched while `lock` is held, so another thread may issue engine commands under it.
 """
@@ -21,6 +22,9 @@ from .domain import Instrument
 from .engine import Engine
 from .store.reader import CHUNK_ROWS, TimeLike, count_quotes, iter_quotes
 
+#: Where replayed quotes go: feed(symbol ids, ts, bids, asks) -> how many were accepted.
+QuoteFeed = Callable[[list[int], list[int], list[int], list[int]], int]
+
 
 @dataclass(frozen=True, slots=True)
 class ReplayProgress:
@@ -34,17 +38,19 @@ class ReplayProgress:
 
 
 class Replay:
-    """Drive `engine` with the stored quotes of `symbols` in [start, end).
+    """Drive `engine` (or `feed`) with the stored quotes of `symbols` in [start, end).
 
     speed: 0 (default) feeds as fast as possible; 1.0 is real time; 60.0 a minute a second.
     progress: True for a tqdm bar, or a callable receiving a ReplayProgress per fed slice.
     add_missing: declare symbols the engine does not know as default instruments.
+    feed: called instead of `engine.feed_quotes` with slices (ids, ts, bids, asks); the ids
+    are engine symbol ids, or positions in `symbols` when `engine` is None.
     clock/sleep: the wall clock, replaceable to run paced replays in tests.
     """
 
     def __init__(
         self,
-        engine: Engine,
+        engine: Engine | None,
         con: duckdb.DuckDBPyConnection,
         symbols: Sequence[str],
         start: TimeLike = None,
@@ -58,10 +64,16 @@ class Replay:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
         max_sleep: float = 0.05,
+        feed: QuoteFeed | None = None,
     ) -> None:
         if speed < 0:
             raise ValueError("speed must be >= 0 (0 means as fast as possible)")
+        if feed is None:
+            if engine is None:
+                raise ValueError("give an engine, or a feed to send the quotes to")
+            feed = engine.feed_quotes
         self.engine = engine
+        self.feed = feed
         self.con = con
         self.symbols = list(symbols)
         self.start_t = start
@@ -84,6 +96,9 @@ class Replay:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._wall0 = 0.0
+        if engine is None:
+            self.sids = list(range(len(self.symbols)))
+            return
         for sym in self.symbols:
             if add_missing and sym not in engine.symbols:
                 engine.add_instrument(Instrument(sym))
@@ -173,7 +188,7 @@ class Replay:
                         continue
                     whole = i == 0 and j == n
                     with self.lock:
-                        self.accepted += self.engine.feed_quotes(
+                        self.accepted += self.feed(
                             chunk.sids if whole else chunk.sids[i:j],
                             chunk.ts if whole else chunk.ts[i:j],
                             chunk.bids if whole else chunk.bids[i:j],

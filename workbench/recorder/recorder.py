@@ -4,7 +4,9 @@
 already has (re-sent after a reconnect, or stored by an earlier run), queues rows for the
 `TickWriter` thread and writes one `gaps` row per outage. `run()` blocks and stops on
 SIGINT/SIGTERM; `start_background()`/`stop()` suit notebooks; `run_async()` suits an
-existing event loop. Everything received is committed before it returns.
+existing event loop. Everything received is committed before it returns. Optional hooks
+let a caller see what is recorded (`on_quote`) and every feed event (`tap`), e.g. to serve
+the quotes live.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import contextlib
 import logging
 import signal
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -86,8 +88,20 @@ class RecorderConfig:
 class Recorder:
     """Records the configured streams until stopped; see the module docstring."""
 
-    def __init__(self, config: RecorderConfig) -> None:
+    def __init__(
+        self,
+        config: RecorderConfig,
+        *,
+        on_quote: Callable[[BookTicker, int], None] | None = None,
+        tap: Callable[[FeedEvent], None] | None = None,
+    ) -> None:
+        """`on_quote(quote, recv_us)` is called for each new (not duplicate) quote queued for
+        storage; `tap(event)` for every feed event once handled (Connected, ConnectFailed,
+        Disconnected, Received, BadFrame). Both run on the recorder's event loop; an error
+        in them is logged, never fatal."""
         self.config = config
+        self.on_quote = on_quote
+        self.tap = tap
         self.stats = RecorderStats(symbols={s: SymbolStats() for s in config.symbols})
         self._loop: asyncio.AbstractEventLoop | None = None
         self._client: BackpackClient | None = None
@@ -237,6 +251,15 @@ class Recorder:
                 st.connected = False
                 self._outage = (last, reason)
                 log.warning("disconnected: %s", reason)
+        if self.tap is not None:
+            self._call_hook(self.tap, event)
+
+    @staticmethod
+    def _call_hook(hook: Callable[..., None], *args: object) -> None:
+        try:
+            hook(*args)
+        except Exception:
+            log.exception("recorder hook %r failed", hook)
 
     def _record(
         self,
@@ -272,6 +295,8 @@ class Recorder:
         self._writer.put(table, row)
         if table == "quotes":
             sym.quotes += 1
+            if self.on_quote is not None:
+                self._call_hook(self.on_quote, frame, recv)
         else:
             sym.trades += 1
         sym.last_recv_us = recv
