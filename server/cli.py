@@ -40,6 +40,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
         metavar="ORIGIN",
         help="allow browser calls from this origin (repeatable; none by default)",
     )
+    p.add_argument("--fallback-after", type=float, default=5.0,
+                   help="seconds without Backpack before serving SIMULATED prices")  # fmt: skip
     p.add_argument("--access-log", action="store_true", help="log every request")
     p.set_defaults(func=serve)
 
@@ -53,6 +55,7 @@ def serve(args: argparse.Namespace) -> int:
     config = ServerConfig(
         host=args.host, port=args.port, data_dir=args.data_dir, feed=str(spec),
         backpack_url=args.backpack_url, replay_speed=args.speed,
+        fallback_after=args.fallback_after,
     )  # fmt: skip
     if args.cors_origin:
         config.cors_origins = tuple(args.cors_origin)

@@ -7,6 +7,7 @@ Same file, same output, byte for byte.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 from collections.abc import Iterable
@@ -88,23 +89,36 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
         help="run a scenario (JSON Lines of inputs) and print the engine's events",
         description="Run SCENARIO.jsonl through the engine; events go to stdout or --out.",
     )
-    p.add_argument("scenario", help="the scenario file (JSON Lines), or - for standard input")
+    p.add_argument("scenario", help="the scenario file (JSON Lines), a server's journal "
+                   "directory (data/journal), or - for standard input")  # fmt: skip
     p.add_argument("--out", help="write the events to this file instead of standard output")
     p.set_defaults(func=_main)
 
 
 def _main(args: argparse.Namespace) -> int:
-    src: TextIO
+    src: Any
     try:
-        src = sys.stdin if args.scenario == "-" else open(args.scenario, encoding="utf-8")  # noqa: SIM115
+        if args.scenario == "-":
+            src = sys.stdin
+        elif Path(args.scenario).is_dir():  # a server's journal: its segments in order
+            from .live.journal import iter_lines, segments
+
+            if not segments(Path(args.scenario)):
+                print(f"workbench simulate: {args.scenario} holds no journal segments",
+                      file=sys.stderr)  # fmt: skip
+                return 2
+            src = contextlib.closing(iter_lines(Path(args.scenario)))
+        else:
+            src = open(args.scenario, encoding="utf-8")  # noqa: SIM115
     except OSError as e:
         print(f"workbench simulate: cannot read {args.scenario}: {e.strerror}", file=sys.stderr)
         return 2
     out_path = Path(args.out) if args.out else None
     tmp = out_path.with_name(out_path.name + ".part") if out_path else None
     try:
-        with src, open(tmp, "w", encoding="utf-8", newline="\n") if tmp else _stdout() as out:
-            run(src, out)
+        sink = open(tmp, "w", encoding="utf-8", newline="\n") if tmp else _stdout()  # noqa: SIM115
+        with src as lines, sink as out:
+            run(lines, out)
     except ScenarioError as e:
         print(f"workbench simulate: {args.scenario}: {e}", file=sys.stderr)
         if tmp:

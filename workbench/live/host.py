@@ -92,7 +92,7 @@ class LiveEngine:
         """Recover the engine and start its sequencer."""
         rec = recover(self.paths.journal, self.snapshots, history_seq=self.history.max_seq)
         stored = self.history.record(rec.events, rec.commands)
-        log.info(
+        log.debug(
             "recovered in %.3f s: snapshot %s + %d journal records (%d events stored again)",
             rec.seconds, rec.snapshot_index, rec.replayed, stored,
         )  # fmt: skip
