@@ -14,7 +14,7 @@ import json
 
 from fastapi import APIRouter, HTTPException, WebSocket, WebSocketDisconnect
 
-from ..hub import Client
+from ..hub import Client, Hub
 from ..orders import symbol_of
 from ..state import ServerState, ws_session
 
@@ -28,7 +28,8 @@ async def ws_endpoint(ws: WebSocket) -> None:
     state: ServerState = ws.app.state.server
     try:
         session = ws_session(ws, state)
-    except HTTPException as e:
+    except HTTPException as e:  # accepted first, so the client can read why
+        await ws.accept()
         await ws.close(code=1008, reason=str(e.detail)[:120])
         return
     await ws.accept()
@@ -56,7 +57,7 @@ async def ws_endpoint(ws: WebSocket) -> None:
             await sender
 
 
-def _handle(hub, client: Client, text: str, known: list[str]) -> dict | None:  # type: ignore[no-untyped-def]
+def _handle(hub: Hub, client: Client, text: str, known: list[str]) -> dict | None:
     """Apply one client message; returns a reply (an error or an acknowledgement)."""
     if len(text) > MAX_MESSAGE:
         return {"type": "error", "error": f"message too long (over {MAX_MESSAGE} characters)"}
@@ -66,7 +67,6 @@ def _handle(hub, client: Client, text: str, known: list[str]) -> dict | None:  #
         return {"type": "error", "error": 'not JSON: send {"subscribe": ["BTC_USDC"]}'}
     if not isinstance(msg, dict) or not ({"subscribe", "unsubscribe"} & set(msg)):
         return {"type": "error", "error": 'send {"subscribe": [...]} or {"unsubscribe": [...]}'}
-    out: dict[str, list[str]] = {"subscribed": [], "unsubscribed": []}
     for key, action in (("subscribe", hub.subscribe), ("unsubscribe", hub.unsubscribe)):
         names = msg.get(key, [])
         if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
@@ -82,5 +82,4 @@ def _handle(hub, client: Client, text: str, known: list[str]) -> dict | None:  #
             return {"type": "error", "error": f"at most {MAX_SYMBOLS} instruments per socket"}
         for sym in symbols:
             action(client, sym)
-        out["subscribed" if key == "subscribe" else "unsubscribed"] += symbols
     return {"type": "subscribed", "symbols": sorted(client.symbols)}
