@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .schemas import ErrorOut
@@ -69,7 +70,10 @@ def install(app: FastAPI) -> None:
         return JSONResponse(body(message, reason), exc.status_code, headers=exc.headers)
 
     @app.exception_handler(RequestValidationError)
-    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+    @app.exception_handler(ValidationError)  # a model built in a route from request data
+    async def invalid(
+        request: Request, exc: RequestValidationError | ValidationError
+    ) -> JSONResponse:
         detail = [
             {"loc": [str(p) for p in e.get("loc", ())], "msg": str(e.get("msg", "")),
              "type": str(e.get("type", ""))}
