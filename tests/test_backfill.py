@@ -108,9 +108,10 @@ def test_trades_backfill_pages_history_and_skips_stored_ids(
     assert [r.params["offset"] for r in pages[:3]] == ["0", "1000", "2000"]
     assert all(r.params["limit"] == "1000" for r in pages)
     at = [r.at for r in rest.requests]
-    # under 10 requests a second: no 10 consecutive requests within one second (a window, so
-    # that one request's late arrival, shortening the next gap, is not taken for a burst)
-    assert len(at) >= 10 and min(b - a for a, b in zip(at, at[9:], strict=False)) >= 0.98
+    # under 10 requests a second, judged over every window of requests as they arrived (one
+    # request's late arrival on a busy machine can shorten a single gap)
+    for k in range(2, len(at)):
+        assert min(b - a for a, b in zip(at, at[k:], strict=False)) >= k / 10, k
     rows = con.execute(
         "SELECT count(*), count(DISTINCT trade_id), min(trade_id), max(trade_id) FROM trades"
     ).fetchone()
