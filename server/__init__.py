@@ -1,0 +1,1 @@
+"""The FastAPI paper-trading server: auth, routes, WebSocket, on the one engine."""
