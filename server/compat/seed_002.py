@@ -21,7 +21,7 @@ from ..jsonbody import DecimalIn, ExactJSONRoute
 from ..orders import balance_body, cents
 from ..routes.auth import client_of, login_user, register_user, set_cookies
 from ..routes.trade import close_trade, open_trade
-from ..schemas import AuthOut, In, LoginIn, MeOut, RegisterIn, TradeIn
+from ..schemas import AuthOut, ErrorOut, In, LoginIn, MeOut, RegisterIn, TradeIn
 from ..state import Authed, State
 
 router = APIRouter(route_class=ExactJSONRoute, prefix="/api/v1", tags=["seed: /api/v1/engine"])
@@ -89,7 +89,10 @@ async def me(session: Authed, state: State) -> dict:
 
 @router.post("/engine", response_model=EngineOut, responses={
     **errors(401, 413), 400: {"model": EngineOut}, 404: {"model": EngineOut},
-    409: {"model": EngineOut}, 422: {"model": EngineOut}})  # fmt: skip
+    409: {"model": EngineOut},
+    422: {"model": EngineOut | ErrorOut,
+          "description": "the envelope for a refused command; {error, reason} for a body "
+                         "that is not a command"}})  # fmt: skip
 async def engine(body: EngineIn, session: Authed, state: State) -> Any:
     """One engine command; the answer's `engineResponse.status` says how it went."""
     started = time.perf_counter()
