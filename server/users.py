@@ -126,6 +126,9 @@ class DuckRevocations:
     def revoke(self, jti: str, exp: int) -> None:
         if jti in self._mem:
             return
+        if len(self._mem) % 1024 == 1023:  # forget tokens that have expired anyway
+            now = int(time.time())
+            self._mem = {j: e for j, e in self._mem.items() if e >= now}
         self._mem[jti] = int(exp)
         cur = self._con.cursor()
         try:

@@ -16,10 +16,6 @@ from ..users import EmailTaken, User
 router = APIRouter(route_class=ExactJSONRoute, tags=["auth"])
 _register_lock = asyncio.Lock()
 
-#: A hash to verify against when the email is unknown, so both cases take as long.
-_DUMMY_HASH: list[str] = []
-
-
 def set_cookies(state: ServerState, response: Response, token: str) -> None:
     for name in COOKIE_NAMES:
         response.set_cookie(
@@ -57,10 +53,9 @@ async def login_user(state: ServerState, body: LoginIn, client: str) -> tuple[Us
         raise ApiError(429, f"too many login attempts: try again in {wait:.0f} s",
                        headers={"Retry-After": str(max(1, round(wait)))})  # fmt: skip
     user = await asyncio.to_thread(state.users.by_email, body.email)
-    if not _DUMMY_HASH:
-        _DUMMY_HASH.append(await asyncio.to_thread(hash_password, "not a real password"))
+    # an unknown email is checked against a dummy hash: both cases take as long
     ok = await asyncio.to_thread(
-        verify_password, user.password_hash if user else _DUMMY_HASH[0], body.password
+        verify_password, user.password_hash if user else None, body.password
     )
     if user is None or not ok:
         state.throttle.failed(body.email, client)
