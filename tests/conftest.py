@@ -1,6 +1,35 @@
-"""Test configuration: make the helper modules in tests/ importable."""
+"""Test configuration: the helper modules in tests/ importable, and the shared fixtures of
+the server tests (a fake Backpack, and a real server fed by it)."""
 
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
+
 sys.path.insert(0, str(Path(__file__).parent))
+
+from server_helpers import Market, Server, start_server, wait_price  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def market() -> Iterator[Market]:
+    """A fake Backpack over real websockets, for one test module."""
+    m = Market()
+    yield m
+    m.stop()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory, market: Market) -> Iterator[Server]:
+    """A real `workbench serve` on `market`, LIVE with BTC_USDC at 60000 / 60000.5."""
+    srv = start_server(tmp_path_factory.mktemp("served") / "data", feed="backpack",
+                       backpack_url=market.url)  # fmt: skip
+    try:
+        market.fake.wait_subscribed(["bookTicker.BTC_USDC"])
+        with srv.client() as c:
+            market.set("BTC_USDC", "60000", "60000.5")
+            wait_price(c, "BTC_USDC", "60000")
+        yield srv
+    finally:
+        assert srv.stop() == 0, srv.output()

@@ -4,39 +4,18 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
 import polars as pl
 import pytest
-from server_helpers import Market, Server, free_port, start_server
+from server_helpers import Market, Server, free_port
 
 from workbench.client import ApiError, Client
 
 PASSWORD = "correct horse 1"
 STEP = Decimal("0.00000001")
 _emails = itertools.count()
-
-
-@pytest.fixture(scope="module")
-def market() -> Iterator[Market]:
-    m = Market()
-    yield m
-    m.stop()
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory, market: Market) -> Iterator[Server]:
-    srv = start_server(tmp_path_factory.mktemp("client") / "data", feed="backpack",
-                       backpack_url=market.url)  # fmt: skip
-    try:
-        # A first quote before the feed's fallback delay keeps it LIVE on our prices.
-        market.fake.wait_subscribed(["bookTicker.BTC_USDC"])
-        quote(srv, market, "60000", "60000.5")
-        yield srv
-    finally:
-        srv.stop()
 
 
 def quote(srv: Server, market: Market, bid: str, ask: str, timeout: float = 20.0) -> None:

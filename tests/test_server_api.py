@@ -4,33 +4,11 @@ Backpack at known prices: the first seed's flow, the figures, bad input, concurr
 from __future__ import annotations
 
 import concurrent.futures
-from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
 import httpx
-import pytest
-
-from tests.server_helpers import Market, Server, bearer, register, start_server, wait_price
-
-
-@pytest.fixture(scope="module")
-def market() -> Iterator[Market]:
-    m = Market()
-    yield m
-    m.stop()
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory, market: Market) -> Iterator[Server]:
-    srv = start_server(tmp_path_factory.mktemp("api"), feed="backpack", backpack_url=market.url)
-    with srv.client() as c:
-        market.set("BTC_USDC", "60000", "60000.5")
-        market.set("SOL_USDC", "150", "150.02")
-        wait_price(c, "BTC_USDC", "60000")
-        wait_price(c, "SOL_USDC", "150")
-    yield srv
-    assert srv.stop() == 0, srv.output()
+from server_helpers import Market, Server, bearer, register, start_server, wait_price
 
 
 def test_first_seed_web_client_flow(server: Server, market: Market) -> None:
@@ -74,6 +52,8 @@ def test_first_seed_web_client_flow(server: Server, market: Market) -> None:
 
 def test_margin_orders_tp_sl_and_engine_reasons(server: Server, market: Market) -> None:
     with server.client() as c:
+        market.set("SOL_USDC", "150", "150.02")
+        wait_price(c, "SOL_USDC", "150")
         register(c, "bo@example.com")
         r = c.post("/trade/create", json={"asset": "SOL_USDC", "side": "short", "margin": "100",
                                           "leverage": "20", "takeProfit": "140",
@@ -106,8 +86,6 @@ def test_margin_orders_tp_sl_and_engine_reasons(server: Server, market: Market) 
         o2 = c.get(f"/trade/orders/{o['id']}").json()["order"]
         assert o2["status"] == "closed" and o2["closeReason"] == "take_profit"
         assert o2["closingPrice"] == "139.95" and o2["takeProfit"] == "140.00"
-        market.set("SOL_USDC", "150", "150.02")
-        wait_price(c, "SOL_USDC", "150")
 
 
 def test_deposit_reset_and_margin_mode(server: Server) -> None:

@@ -16,8 +16,7 @@ from pathlib import Path
 import duckdb
 import httpx
 import pytest
-
-from tests.server_helpers import Market, bearer, register, start_server, wait_price
+from server_helpers import Market, bearer, register, start_server, wait_price
 
 
 @pytest.fixture

@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from server_helpers import free_port, register, running_server, wait_price
 
-from tests.server_helpers import free_port, register, running_server, wait_price
 from workbench.feeds.backpack_client import now_us
 from workbench.store.schema import connect
 from workbench.store.writer import write_quotes

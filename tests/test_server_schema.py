@@ -6,7 +6,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from tests.server_helpers import register, running_server
+from server_helpers import register, running_server
 
 CHECKS = ",".join([
     "not_a_server_error",

@@ -6,32 +6,14 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from server_helpers import Market, Server, register
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
 from server.hub import QUEUE_SIZE, Client, Hub
-from tests.server_helpers import Market, Server, register, start_server, wait_price
-
-
-@pytest.fixture(scope="module")
-def market() -> Iterator[Market]:
-    m = Market()
-    yield m
-    m.stop()
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory, market: Market) -> Iterator[Server]:
-    srv = start_server(tmp_path_factory.mktemp("ws"), feed="backpack", backpack_url=market.url)
-    with srv.client() as c:
-        market.set("BTC_USDC", "60000", "60000.5")
-        wait_price(c, "BTC_USDC", "60000")
-    yield srv
-    srv.stop()
 
 
 def ws_url(server: Server, token: str | None = None) -> str:

@@ -90,15 +90,16 @@ async def orders(
     session: Authed, state: State, status: Literal["open", "closed"] | None = Query(None)
 ) -> dict:
     """Your orders, newest first: open ones with live `upnl`, closed ones with `pnl`."""
-    out: list[dict[str, Any]] = []
+    out: dict[str, dict[str, Any]] = {}
     if status in (None, "open"):
         _, positions = await state.desk.summary(session.account)
-        out += [open_order(session.account, p) for p in positions]
+        out.update((p["ref"], open_order(session.account, p)) for p in positions)
     if status in (None, "closed"):
         rows = await state.desk.closed_orders(session.account)
-        out += [closed_order(session.account, *r) for r in rows]
-    out.sort(key=lambda o: o["openedAt"], reverse=True)
-    return {"orders": out}
+        closed = {r[1]["ref"]: closed_order(session.account, *r) for r in rows}
+        out.update(closed)  # one that closed between the two reads is shown closed
+    orders = sorted(out.values(), key=lambda o: o["openedAt"], reverse=True)
+    return {"orders": orders}
 
 
 @router.get("/trade/orders/{orderId}", response_model=OrderEnvelopeOut,
