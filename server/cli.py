@@ -68,7 +68,9 @@ def serve(args: argparse.Namespace) -> int:
             print(f"workbench serve: {e}", file=sys.stderr)
             return 2
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    logging.getLogger("workbench.recorder").setLevel(logging.WARNING)
+    # the feed says on the console when Backpack is unreachable and when it returns; the
+    # recorder's per-retry warnings would only repeat it
+    logging.getLogger("workbench.recorder").setLevel(logging.ERROR)
     logging.getLogger("workbench.feeds").setLevel(logging.WARNING)
     logging.getLogger("workbench.live.feeds").setLevel(logging.WARNING)
     from .app import create_app
