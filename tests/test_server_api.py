@@ -8,7 +8,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import httpx
-from server_helpers import Market, Server, bearer, register, start_server, wait_price
+from server_helpers import Market, Server, bearer, register, running_server, wait_price
 
 
 def test_first_seed_web_client_flow(server: Server, market: Market) -> None:
@@ -262,7 +262,8 @@ def test_public_routes_and_openapi(server: Server) -> None:
 
 
 def test_cors_when_configured(tmp_path: Path) -> None:
-    with start_server(tmp_path, extra=["--cors-origin", "https://app.example"]).client() as c:
+    origin = ["--cors-origin", "https://app.example"]
+    with running_server(tmp_path, extra=origin) as srv, srv.client() as c:
         ok = c.options("/balance", headers={"Origin": "https://app.example",
                                             "Access-Control-Request-Method": "GET"})  # fmt: skip
         assert ok.headers.get("access-control-allow-origin") == "https://app.example"

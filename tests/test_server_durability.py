@@ -9,21 +9,12 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
 import duckdb
 import httpx
-import pytest
-from server_helpers import Market, bearer, register, start_server, wait_price
-
-
-@pytest.fixture
-def market() -> Iterator[Market]:
-    m = Market()
-    yield m
-    m.stop()
+from server_helpers import Market, Server, bearer, register, start_server, wait_price
 
 
 def _trader(url: str, token: str, stop: threading.Event, acked: list[tuple[str, dict]]) -> None:
@@ -46,27 +37,12 @@ def _trader(url: str, token: str, stop: threading.Event, acked: list[tuple[str, 
 def test_kill_9_under_load_loses_nothing_acknowledged(tmp_path: Path, market: Market) -> None:
     data = tmp_path / "data"
     srv = start_server(data, feed="backpack", backpack_url=market.url)
-    tokens = {}
-    with srv.client() as c:
-        market.set("BTC_USDC", "60000", "60000.5")  # once the server is subscribed
-        wait_price(c, "BTC_USDC", "60000")
-        for i in range(6):
-            tokens[f"t{i}@example.com"] = register(c, f"t{i}@example.com")
-    stop = threading.Event()
-    acked: dict[str, list[tuple[str, dict]]] = {e: [] for e in tokens}
-    threads = [threading.Thread(target=_trader, args=(srv.url, tok, stop, acked[e]))
-               for e, tok in tokens.items()]  # fmt: skip
-    for th in threads:
-        th.start()
-    moves = ["60010", "59990", "60020", "60005"]
-    for i in range(12):  # prices move under the load, so closes have real pnl
-        bid = moves[i % len(moves)]
-        market.set("BTC_USDC", bid, str(Decimal(bid) + Decimal("0.5")))
-        time.sleep(0.1)
-    srv.kill9()  # in the middle of the load
-    stop.set()
-    for th in threads:
-        th.join(10)
+    tokens: dict[str, str] = {}
+    acked: dict[str, list[tuple[str, dict]]] = {}
+    try:
+        _load_then_kill(srv, market, tokens, acked)
+    finally:
+        srv.stop()  # no-op after the kill; stops it if the test failed before
     assert sum(len(a) for a in acked.values()) > 50, "the load ran"
 
     srv = start_server(data, feed="backpack", backpack_url=market.url)
@@ -110,3 +86,29 @@ def _journal_replays_to_the_served_events(data: Path, tokens: dict[str, str]) ->
     states = [json.loads(x) for x in printed[len(stored) :]]
     assert len(states) == len(tokens) and all(s["type"] == "account_state" for s in states)
     assert all(s["open"] == [] or isinstance(s["open"], list) for s in states)
+
+
+def _load_then_kill(
+    srv: Server, market: Market, tokens: dict[str, str], acked: dict[str, list[tuple[str, dict]]]
+) -> None:
+    """Six traders open and close while prices move; kill -9 the server in the middle."""
+    with srv.client() as c:
+        market.set("BTC_USDC", "60000", "60000.5")  # once the server is subscribed
+        wait_price(c, "BTC_USDC", "60000")
+        for i in range(6):
+            tokens[f"t{i}@example.com"] = register(c, f"t{i}@example.com")
+    stop = threading.Event()
+    acked.update({e: [] for e in tokens})
+    threads = [threading.Thread(target=_trader, args=(srv.url, tok, stop, acked[e]))
+               for e, tok in tokens.items()]  # fmt: skip
+    for th in threads:
+        th.start()
+    moves = ["60010", "59990", "60020", "60005"]
+    for i in range(12):  # prices move under the load, so closes have real pnl
+        bid = moves[i % len(moves)]
+        market.set("BTC_USDC", bid, str(Decimal(bid) + Decimal("0.5")))
+        time.sleep(0.1)
+    srv.kill9()  # in the middle of the load
+    stop.set()
+    for th in threads:
+        th.join(10)
