@@ -29,6 +29,8 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/engine_throughput.py
 	$(BIN)/python benchmarks/engine_vs_backtrader.py
+	$(BIN)/python benchmarks/api_load.py
+	$(BIN)/python benchmarks/recovery.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
