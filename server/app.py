@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -107,6 +108,11 @@ def create_app(config: ServerConfig, *, say: Callable[[str], object] = print) ->
         )  # fmt: skip
         state.feed = feed
         task = asyncio.create_task(feed.run(), name="feed")
+        # What is alive now (the engine's positions, the imported modules) lives as long as
+        # the process: keep it out of the collector, and collect the young less often.
+        gc.collect()
+        gc.freeze()
+        gc.set_threshold(50_000, 50, 1000)
         base = config.base_url
         rec = state.live.recovered
         if rec is not None and rec.index:

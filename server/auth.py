@@ -30,6 +30,7 @@ SECRET_FILE = "jwt.secret"
 MIN_SECRET_BYTES = 32
 ALGORITHM = "HS256"
 MAX_TOKEN_CHARS = 8192
+VERIFIED_CACHE = 10_000  # tokens whose signature was checked, most recently used kept
 REQUIRED_CLAIMS = ["exp", "iat", "sub", "jti", "iss"]
 # pyjwt checks presence, signature and issuer; times are checked against the injected clock
 _DECODE_OPTIONS: Any = {
@@ -223,6 +224,7 @@ class TokenService:
         self.issuer = issuer
         self._revocations = revocations
         self._clock = clock
+        self._verified: OrderedDict[str, dict[str, Any]] = OrderedDict()
 
     def issue(self, user_id: str) -> tuple[str, dict[str, Any]]:
         """A signed token for `user_id` and its claims."""
@@ -237,6 +239,11 @@ class TokenService:
         """The claims of a valid, unexpired, unrevoked token; AuthError for any other input."""
         if not isinstance(token, str) or len(token) > MAX_TOKEN_CHARS:
             raise AuthError("malformed token")
+        known = self._verified.get(token)
+        if known is not None:  # signature checked before; time and revocation checked now
+            self._check_claims(known)
+            self._verified.move_to_end(token)
+            return dict(known)
         if not _JWT_SHAPE.fullmatch(token):  # also keeps non-ASCII out of the JSON decoders
             raise AuthError("malformed token")
         try:
@@ -260,6 +267,9 @@ class TokenService:
         except Exception as exc:  # e.g. RecursionError on deeply nested JSON in a segment
             raise AuthError("malformed token") from exc
         self._check_claims(claims)
+        self._verified[token] = dict(claims)
+        if len(self._verified) > VERIFIED_CACHE:
+            self._verified.popitem(last=False)
         return claims
 
     def _check_claims(self, claims: dict[str, Any]) -> None:

@@ -45,7 +45,7 @@ class ServerState:
         return self.feed.status()
 
 
-def get_state(request: Request) -> ServerState:
+async def get_state(request: Request) -> ServerState:  # async: no thread-pool hop
     return request.app.state.server  # type: ignore[no-any-return]
 
 
@@ -93,7 +93,7 @@ def authenticate(state: ServerState, token: str | None) -> Session:
     return Session(user, claims)
 
 
-def current_session(request: Request, state: State) -> Session:
+async def current_session(request: Request, state: State) -> Session:
     return authenticate(state, token_of(request.headers, request.cookies))
 
 

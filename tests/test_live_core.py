@@ -109,6 +109,7 @@ def test_torn_journal_tail_and_corrupt_snapshot_are_skipped(tmp_path: Path) -> N
     assert live.sequencer is not None
     state = live.sequencer.query(lambda e: e.account_state("alice")).result()
     live.sequencer.stop(final_snapshot=False)
+    live.history.stop()  # (a crashed process writes nothing more)
     seg = segments(tmp_path / "journal")[-1][1]
     with open(seg, "ab") as f:
         f.write(b'{"t": 1723161257000000, "type": "dep')  # a torn, unacknowledged write
@@ -128,3 +129,25 @@ def test_torn_journal_tail_and_corrupt_snapshot_are_skipped(tmp_path: Path) -> N
     buf = io.StringIO()
     run(iter_lines(tmp_path / "journal"), buf)
     assert buf.getvalue().splitlines()[: again.history.max_seq] == again.history.lines()
+
+
+def test_quote_lines_are_read_without_json_exactly(tmp_path: Path) -> None:
+    """The recovery fast path reads the sequencer's quote lines to the same numbers."""
+    clock = Clock()
+    live = start(tmp_path, clock)
+    assert live.sequencer is not None
+    live.sequencer.put_quotes([q("BTC_USDC", T0, "61837.6", "61837.7"),
+                               q("SOL_USDC", T0 + 1, "0.00000001", "150"),
+                               q("ETH_USDC", T0 + 2, "2600", "2600.12345678")])  # fmt: skip
+    live.sequencer.submit({"type": "account", "account": "z"}).result()
+    live.stop()
+    tail = read_tail(tmp_path / "journal", 0)
+    lines = list(iter_lines(tmp_path / "journal"))
+    assert len(tail.records) == len(lines) == 4
+    for (_, rec), line in zip(tail.records, lines, strict=True):
+        parsed = json.loads(line)
+        if parsed["type"] == "quote":
+            assert rec == (parsed["symbol"], parsed["t"], price_units(parsed["bid"]),
+                           price_units(parsed["ask"]))  # fmt: skip
+        else:
+            assert rec == parsed

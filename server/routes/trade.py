@@ -5,7 +5,8 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any, Literal
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Response
+from fastapi.responses import JSONResponse
 
 from workbench.live.desk import Desk
 
@@ -65,11 +66,12 @@ async def find_order(desk: Desk, user_id: str, order_id: str) -> dict[str, Any]:
 
 @router.post("/trade/create", status_code=201, response_model=OrderCreatedOut,
              responses=errors(400, 401, 404, 409, 413, 422))  # fmt: skip
-async def create(body: TradeIn, session: Authed, state: State) -> dict:
+async def create(body: TradeIn, session: Authed, state: State) -> Response:
     """Open a position: `asset`, `side`, `leverage`, and `margin` (USD) or `qty`; optional
     `takeProfit` / `stopLoss`. Rejections carry the engine's reason."""
     order = await open_trade(state.desk, session.account, body)
-    return {"orderId": order["id"], "order": order}
+    # built to the documented schema here: a hot route, not validated a second time
+    return JSONResponse({"orderId": order["id"], "order": order}, 201)
 
 
 router.add_api_route(
@@ -80,9 +82,9 @@ router.add_api_route(
 
 @router.post("/trade/close/{orderId}", response_model=OrderEnvelopeOut,
              responses=errors(401, 404, 409, 413, 422))  # fmt: skip
-async def close(session: Authed, state: State, orderId: str = OrderId) -> dict:  # noqa: N803
+async def close(session: Authed, state: State, orderId: str = OrderId) -> Response:  # noqa: N803
     """Close at the current closing-side price. A `pnl` or price in the body is ignored."""
-    return {"order": await close_trade(state.desk, session.account, orderId)}
+    return JSONResponse({"order": await close_trade(state.desk, session.account, orderId)})
 
 
 @router.get("/trade/orders", response_model=OrdersOut, responses=errors(401, 422))

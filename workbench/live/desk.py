@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 from ..engine import Engine
 from ..money import fmt_decimal
 from .history import History
-from .sequencer import Sequencer
+from .sequencer import LoopReply, Sequencer
 
 T = TypeVar("T")
 Event = dict[str, Any]
@@ -38,7 +38,9 @@ class Desk:
 
     async def run(self, record: dict[str, Any]) -> list[Event]:
         """One command through the sequencer: its events once durable (BadInput raises)."""
-        return await asyncio.wrap_future(self.sequencer.submit(record))
+        reply = _reply()
+        self.sequencer.submit_viewed(record, reply=reply)
+        return await reply.future  # type: ignore[no-any-return]
 
     async def run_viewed(
         self,
@@ -47,12 +49,15 @@ class Desk:
         after: Callable[[Engine], Any] | None = None,
     ) -> tuple[list[Event], Any, Any]:
         """A command with engine reads right before/after it, in the same engine step."""
-        fut = self.sequencer.submit_viewed(record, before or _nothing, after or _nothing)
-        return await asyncio.wrap_future(fut)
+        reply = _reply()
+        self.sequencer.submit_viewed(record, before or _nothing, after or _nothing, reply)
+        return await reply.future  # type: ignore[no-any-return]
 
     async def read(self, fn: Callable[[Engine], T]) -> T:
         """Read the engine between inputs."""
-        return await asyncio.wrap_future(self.sequencer.query(fn))
+        reply = _reply()
+        self.sequencer.query(fn, reply)
+        return await reply.future  # type: ignore[no-any-return]
 
     # -------------------------------------------------------------- commands
     async def create_account(self, account: str, margin_mode: str = "isolated") -> None:
@@ -118,16 +123,30 @@ class Desk:
     async def quotes(self) -> list[dict[str, Any]]:
         """The last quote of every instrument (None where there is none yet)."""
         return await self.read(
-            lambda e: [e.last_quote(s) or {"symbol": s, "t": None, "bid": None, "ask": None}
-                       for s in e.symbols]  # fmt: skip
+            lambda e: [
+                e.last_quote(s) or {"symbol": s, "t": None, "bid": None, "ask": None}
+                for s in e.symbols
+            ]  # fmt: skip
         )
 
     async def symbols(self) -> list[str]:
-        return await self.read(lambda e: list(e.symbols))
+        """The engine's instruments (kept by the sequencer: no trip to the engine thread)."""
+        return list(self.sequencer.symbols)
 
     async def closed_orders(self, account: str, ref: str | None = None) -> list[tuple]:
-        """(open input, opened, closed) of the account's closed orders, newest first."""
-        return await asyncio.to_thread(self.history.orders, account, "closed", ref)
+        """(open input, opened, closed) of the account's closed orders, newest first, with
+        everything acknowledged before this call."""
+        upto = self.sequencer.durable_index
+        return await asyncio.to_thread(self._orders_after, upto, account, ref)
+
+    def _orders_after(self, index: int, account: str, ref: str | None) -> list[tuple]:
+        self.history.wait(index)
+        return self.history.orders(account, "closed", ref)
+
+
+def _reply() -> LoopReply:
+    loop = asyncio.get_running_loop()
+    return LoopReply(loop, loop.create_future())
 
 
 def _nothing(engine: Engine) -> None:

@@ -11,6 +11,8 @@ sequence number and journal index, so recovery can offer replayed ones again saf
 from __future__ import annotations
 
 import json
+import logging
+import queue
 import threading
 from collections.abc import Iterable
 from pathlib import Path
@@ -20,6 +22,7 @@ import duckdb
 import pyarrow as pa
 
 Event = dict[str, Any]
+log = logging.getLogger(__name__)
 
 DDL = """
 CREATE TABLE IF NOT EXISTS events (
@@ -66,12 +69,22 @@ def event_line(ev: Event) -> str:
 
 
 class History:
-    """Events of one data directory's engine; `record` from one thread, reads from any."""
+    """Events of one data directory's engine; `record` from one thread, reads from any.
+
+    A live engine hands its durable batches to `put` (never blocks) and a writer thread
+    stores them in groups; `wait(index)` blocks until everything up to journal record
+    `index` is stored, so a read sees what was acknowledged before it.
+    """
 
     def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
         self._con = con
         con.execute(DDL)
         self._lock = threading.Lock()
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._stored = threading.Condition()
+        self.stored_index = 0  # journal records whose events and commands are stored
+        self.errors = 0
+        self._writer: threading.Thread | None = None
         cur = con.cursor()
         self.max_seq = int(cur.execute("SELECT coalesce(max(seq), 0) FROM events").fetchall()[0][0])
         self.max_idx = int(cur.execute("SELECT coalesce(max(idx), 0) FROM inputs").fetchall()[0][0])
@@ -119,6 +132,54 @@ class History:
                 cur.close()
             self.max_seq, self.max_idx = top, itop
         return len(ev_rows)
+
+    # ------------------------------------------------------- the writer thread
+    def start(self, stored_index: int) -> None:
+        """Start storing what `put` hands over; all up to `stored_index` is stored already."""
+        self.stored_index = stored_index
+        self._writer = threading.Thread(target=self._write_loop, name="workbench-history",
+                                        daemon=True)  # fmt: skip
+        self._writer.start()
+
+    def put(
+        self, events: list[Event], commands: list[tuple[int, dict[str, Any]]], index: int
+    ) -> None:
+        """Queue a durable batch, covering the journal up to `index`, for storing."""
+        self._queue.put((events, commands, index))
+
+    def wait(self, index: int, timeout: float = 30.0) -> bool:
+        """Block until the history holds everything up to journal record `index`."""
+        with self._stored:
+            return self._stored.wait_for(lambda: self.stored_index >= index, timeout)
+
+    def stop(self) -> None:
+        """Store what is queued, then end the writer thread."""
+        if self._writer is not None:
+            self._queue.put(None)
+            self._writer.join(60)
+            self._writer = None
+
+    def _write_loop(self) -> None:
+        while True:
+            items = [self._queue.get()]
+            while True:
+                try:
+                    items.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            batches = [b for b in items if b is not None]
+            if batches:
+                try:
+                    self.record([e for b in batches for e in b[0]],
+                                [c for b in batches for c in b[1]])  # fmt: skip
+                except Exception:
+                    self.errors += 1
+                    log.exception("storing %d batches in the history failed", len(batches))
+                with self._stored:
+                    self.stored_index = max(self.stored_index, batches[-1][2])
+                    self._stored.notify_all()
+            if len(batches) < len(items):
+                return
 
     # --------------------------------------------------------------- reads
     def orders(

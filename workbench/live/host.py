@@ -102,11 +102,13 @@ class LiveEngine:
             journal,
             self.snapshots,
             clock=self.clock,
-            on_durable=self.history.record,
+            on_durable=self.history.put,
+            before_snapshot=self.history.wait,
             on_publish=self._publish,
             snapshot_every=self.snapshot_every,
             snapshot_seconds=self.snapshot_seconds,
         )
+        self.history.start(rec.index)
         self.sequencer.start()
         self.recovered = rec
         return rec
@@ -115,3 +117,4 @@ class LiveEngine:
         """Apply and journal what is queued, write a last snapshot, stop."""
         if self.sequencer is not None:
             self.sequencer.stop()
+        self.history.stop()

@@ -25,6 +25,17 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 SEGMENT = re.compile(r"^journal-(\d{12})\.jsonl$")
+#: A quote line exactly as the sequencer writes it (anything else goes to the JSON parser).
+QUOTE_LINE = re.compile(
+    rb'\{"t": (\d+), "type": "quote", "symbol": "([A-Za-z0-9_.-]+)", '
+    rb'"bid": "(\d+(?:\.\d{1,8})?)", "ask": "(\d+(?:\.\d{1,8})?)"\}\n\Z'
+)
+
+
+def _units(text: bytes) -> int:
+    """b"61837.63" -> 6183763000000: a price in 1e-8 units (at most 8 decimals)."""
+    whole, _, frac = text.partition(b".")
+    return int(whole) * 100_000_000 + (int(frac.ljust(8, b"0")) if frac else 0)
 
 
 def segment_name(first_index: int) -> str:
@@ -56,7 +67,11 @@ def fsync_dir(directory: Path) -> None:
 class JournalTail:
     """What a scan of the journal found after a given index."""
 
-    records: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
+    #: (index, record): a dict, or for a quote line in the sequencer's own format the
+    #: quote as (symbol, t, bid units, ask units), read without a JSON parser
+    records: list[tuple[int, dict[str, Any] | tuple[str, int, int, int]]] = field(
+        default_factory=list
+    )
     next_index: int = 1  # the index the next appended record gets
     warnings: list[str] = field(default_factory=list)
 
@@ -87,15 +102,20 @@ def read_tail(
                 if not raw.endswith(b"\n"):
                     torn = "a torn last line (no newline)"
                     break
-                try:
-                    rec = json.loads(raw, parse_float=Decimal)
-                except ValueError:
-                    torn = f"record {index} is not valid JSON"
-                    break
-                if not isinstance(rec, dict) or not isinstance(rec.get("t"), int):
-                    torn = f"record {index} is not an input record"
-                    break
-                if index > after:
+                if index <= after:
+                    pass  # before the snapshot: only counted
+                elif (q := QUOTE_LINE.match(raw)) is not None:
+                    t, sym, bid, ask = q.groups()
+                    out.records.append((index, (sym.decode(), int(t), _units(bid), _units(ask))))
+                else:
+                    try:
+                        rec = json.loads(raw, parse_float=Decimal)
+                    except ValueError:
+                        torn = f"record {index} is not valid JSON"
+                        break
+                    if not isinstance(rec, dict) or not isinstance(rec.get("t"), int):
+                        torn = f"record {index} is not an input record"
+                        break
                     out.records.append((index, rec))
                 index += 1
                 good_end += len(raw)

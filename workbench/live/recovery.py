@@ -8,6 +8,7 @@ the events the database is missing are produced again and can be stored.
 
 from __future__ import annotations
 
+import gc
 import logging
 import time
 from collections.abc import Callable
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ..engine import BadInput, Engine
+from ..money import fmt_price
 from .journal import read_tail, segments
 from .snapshots import SnapshotStore
 
@@ -46,6 +48,21 @@ def recover(
     warn: Callable[[str], None] = log.warning,
 ) -> Recovered:
     """Rebuild the engine from the data directory; never raises for damaged files."""
+    paused = gc.isenabled()
+    gc.disable()  # recovery builds many long-lived objects: no collections meanwhile
+    try:
+        return _recover(journal_dir, snapshots, history_seq, warn)
+    finally:
+        if paused:
+            gc.enable()
+
+
+def _recover(
+    journal_dir: Path,
+    snapshots: SnapshotStore,
+    history_seq: int | None,
+    warn: Callable[[str], None],
+) -> Recovered:
     started = time.perf_counter()
     warnings: list[str] = []
 
@@ -76,8 +93,28 @@ def recover(
     floor = -1 if history_seq is None else history_seq
     unsubscribe = engine.subscribe(lambda ev: events.append(ev) if ev["seq"] > floor else None)
     commands: list[tuple[int, dict[str, Any]]] = []
+    run: list[tuple[str, int, int, int]] = []  # consecutive quotes, fed together
+
+    def feed_run() -> None:
+        known = engine.symbols
+        if all(q[0] in known for q in run):
+            engine.feed_quotes([known[q[0]] for q in run], [q[1] for q in run],
+                               [q[2] for q in run], [q[3] for q in run])  # fmt: skip
+        else:  # an unknown symbol: one by one, so the message names it
+            for sym, t, bid, ask in run:
+                try:
+                    engine.quote(sym, t, fmt_price(bid), fmt_price(ask))
+                except BadInput as e:
+                    say(f"a journaled quote refused on replay and skipped: {e}")
+        run.clear()
+
     try:
         for idx, rec in tail.records:
+            if isinstance(rec, tuple):
+                run.append(rec)
+                continue
+            if run:
+                feed_run()
             try:
                 engine.apply(rec)
             except BadInput as e:
@@ -85,6 +122,8 @@ def recover(
                 continue
             if rec.get("type") != "quote":
                 commands.append((idx, rec))
+        if run:
+            feed_run()
     finally:
         unsubscribe()
     return Recovered(

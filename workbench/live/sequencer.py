@@ -14,6 +14,8 @@ so `workbench simulate` of the journal reproduces the served events exactly.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import logging
 import queue
@@ -37,6 +39,29 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 Event = dict[str, Any]
 MAX_BATCH = 4096
+
+
+@dataclass(frozen=True, slots=True)
+class LoopReply:
+    """An answer to deliver to an asyncio future on its loop; all the answers of a commit
+    group for one loop go over in one call, not one wake-up each."""
+
+    loop: asyncio.AbstractEventLoop
+    future: asyncio.Future[Any]
+
+    def done(self) -> bool:
+        return self.future.done()
+
+
+def _settle(answers: list[tuple[asyncio.Future[Any], Any, BaseException | None]]) -> None:
+    """On the loop: set each future's result or exception (unless it was cancelled)."""
+    for fut, value, err in answers:
+        if fut.done():
+            continue
+        if err is not None:
+            fut.set_exception(err)
+        else:
+            fut.set_result(value)
 
 
 @dataclass
@@ -88,6 +113,13 @@ class SequencerStats:
 _STOP = object()
 
 
+def _fail(fut: Future[Any] | LoopReply, err: BaseException) -> None:
+    if isinstance(fut, LoopReply):
+        fut.loop.call_soon_threadsafe(_settle, [(fut.future, None, err)])
+    else:
+        fut.set_exception(err)
+
+
 def _view(fn: Callable[[Engine], Any] | None, engine: Engine) -> Any:
     """A read beside a command; a failing read gives None, never fails the command."""
     if fn is None:
@@ -102,9 +134,12 @@ def _view(fn: Callable[[Engine], Any] | None, engine: Engine) -> Any:
 class Sequencer:
     """Owns `engine` from `start()` on: nothing else may touch it but through here.
 
-    `on_durable(events, commands)` runs on the commit thread after each fsync, before any
-    caller is answered (the history store; commands are (journal index, record) pairs);
-    `on_publish(events, quotes)` runs after the answers (fan-out to sockets: must not block).
+    After each fsync the commit thread answers the callers, then calls
+    `on_publish(events, quotes)` (fan-out to sockets) and `on_durable(events, commands,
+    index)` (the history's queue; commands are (journal index, record) pairs): neither may
+    block. `before_snapshot(index)` runs on the snapshot thread before a snapshot of the
+    state after record `index` is written (the history waits to have stored that far, so
+    a snapshot is never ahead of the history).
     """
 
     def __init__(
@@ -114,9 +149,10 @@ class Sequencer:
         snapshots: SnapshotStore,
         *,
         clock: Callable[[], int],
-        on_durable: Callable[[list[Event], list[tuple[int, dict[str, Any]]]], None] = (
-            lambda events, commands: None
+        on_durable: Callable[[list[Event], list[tuple[int, dict[str, Any]]], int], None] = (
+            lambda events, commands, index: None
         ),
+        before_snapshot: Callable[[int], Any] = lambda index: None,
         on_publish: Callable[[list[Event], list[QuoteTuple]], None] = lambda e, q: None,
         snapshot_every: int = 200_000,
         snapshot_seconds: float = 300.0,
@@ -127,6 +163,7 @@ class Sequencer:
         self.clock = clock
         self.on_durable = on_durable
         self.on_publish = on_publish
+        self.before_snapshot = before_snapshot
         self.snapshot_every = snapshot_every
         self.snapshot_seconds = snapshot_seconds
         self.index = journal.next_index - 1  # last journal record applied
@@ -136,6 +173,8 @@ class Sequencer:
         self._commits: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._snaps: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._last_t = max(engine.now, 0)
+        #: The engine's instrument names, kept current by the engine thread (read anywhere).
+        self.symbols: tuple[str, ...] = tuple(engine.symbols)
         self._queued_quotes = 0
         self._qlock = threading.Lock()
         self._events: list[Event] = []
@@ -174,24 +213,27 @@ class Sequencer:
         record: dict[str, Any],
         before: Callable[[Engine], Any] | None = None,
         after: Callable[[Engine], Any] | None = None,
-    ) -> Future[Any]:
+        reply: LoopReply | None = None,
+    ) -> Future[Any] | LoopReply:
         """Like `submit`, reading the engine right before and/or after the command, in the
-        same step (no other input in between); answers (events, before, after) when given."""
-        fut: Future[Any] = Future()
+        same step (no other input in between); answers (events, before, after) when given.
+        With `reply`, the answer goes to that asyncio future (and `reply` is returned)."""
+        fut: Any = reply if reply is not None else Future()
         if not self._running:
-            fut.set_exception(RuntimeError("the engine is not running"))
-            return fut
+            _fail(fut, RuntimeError("the engine is not running"))
+            return fut  # type: ignore[no-any-return]
         self._inbox.put(_Command(record, fut, before, after))
-        return fut
+        return fut  # type: ignore[no-any-return]
 
-    def query(self, fn: Callable[[Engine], T]) -> Future[T]:
-        """Run `fn(engine)` between inputs; answered once everything before it is durable."""
-        fut: Future[T] = Future()
+    def query(self, fn: Callable[[Engine], T], reply: LoopReply | None = None) -> Future[T]:
+        """Run `fn(engine)` between inputs; answered once everything before it is durable
+        (to `reply`'s asyncio future when given, which is then returned)."""
+        fut: Any = reply if reply is not None else Future()
         if not self._running:
-            fut.set_exception(RuntimeError("the engine is not running"))
-            return fut
+            _fail(fut, RuntimeError("the engine is not running"))
+            return fut  # type: ignore[no-any-return]
         self._inbox.put(_Query(fn, fut))
-        return fut
+        return fut  # type: ignore[no-any-return]
 
     def put_quotes(self, quotes: Sequence[QuoteTuple]) -> None:
         """Queue quotes (symbol, t, bid units, ask units); never blocks."""
@@ -283,6 +325,8 @@ class Sequencer:
             batch.answers.append((it.future, None, e))
             return
         self._last_t = t
+        if rec["type"] == "instrument":
+            self.symbols = tuple(eng.symbols)
         self.index += 1
         self.stats.inputs += 1
         self.stats.commands += 1
@@ -367,29 +411,29 @@ class Sequencer:
         self.stats.syncs += 1
         events = [e for b in batches for e in b.events]
         commands = [c for b in batches for c in b.commands]
-        if events or commands:
-            try:
-                self.on_durable(events, commands)
-            except Exception:
-                self.stats.errors += 1
-                log.exception("storing %d events in the history failed", len(events))
         self.durable_index = batches[-1].index
         quotes: list[QuoteTuple] = []
+        by_loop: dict[asyncio.AbstractEventLoop, list[Any]] = {}
         for b in batches:
             for fut, value, err in b.answers:
-                if fut.done():
-                    continue
-                if err is not None:
-                    fut.set_exception(err)
-                else:
-                    fut.set_result(value)
+                if isinstance(fut, LoopReply):
+                    by_loop.setdefault(fut.loop, []).append((fut.future, value, err))
+                elif not fut.done():
+                    if err is not None:
+                        fut.set_exception(err)
+                    else:
+                        fut.set_result(value)
             quotes.extend(b.quotes)
-        if events or quotes:
+        for loop, answers in by_loop.items():
+            with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits any more
+                loop.call_soon_threadsafe(_settle, answers)
+        for hook, args in ((self.on_publish, (events, quotes)),
+                           (self.on_durable, (events, commands, self.durable_index))):  # fmt: skip
             try:
-                self.on_publish(events, quotes)
+                hook(*args)  # type: ignore[operator]
             except Exception:
                 self.stats.errors += 1
-                log.exception("publishing events failed")
+                log.exception("handing a durable batch on failed")
 
     # -------------------------------------------------------- snapshot loop
     def _snapshot_loop(self) -> None:
@@ -400,6 +444,7 @@ class Sequencer:
             index, state = item
             started = time.perf_counter()
             try:
+                self.before_snapshot(index)
                 self.snapshots.save(index, encode(state))
             except Exception:
                 self.stats.errors += 1
