@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
@@ -10,10 +11,16 @@ ASSETS = {"BTC": "BTC_USDC", "ETH": "ETH_USDC", "SOL": "SOL_USDC"}
 
 
 def iso(t_us: int | None) -> str | None:
-    """Engine time as ISO 8601 UTC with microseconds."""
+    """Engine time as ISO 8601 UTC with microseconds ("2024-08-08T23:54:18.912345Z")."""
     if t_us is None:
         return None
-    return datetime.fromtimestamp(t_us / 1e6, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    sec, us = divmod(t_us, 1_000_000)
+    return f"{_iso_second(sec)}.{us:06d}Z"
+
+
+@functools.lru_cache(maxsize=4096)
+def _iso_second(sec: int) -> str:
+    return datetime.fromtimestamp(sec, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S")
 
 
 def symbol_of(asset: str, known: list[str]) -> str | None:

@@ -324,8 +324,8 @@ class TradingMixin:
         if acct is None:
             return self._reject(t, account, "unknown_account", f"unknown account {account!r}")
         if margin_mode is not None and margin_mode not in MARGIN_MODES:
-            return self._reject(t, account, "invalid_margin_mode",
-                                f"margin_mode must be 'isolated' or 'cross', not {margin_mode!r}")  # fmt: skip
+            msg = f"margin_mode must be 'isolated' or 'cross', not {margin_mode!r}"
+            return self._reject(t, account, "invalid_margin_mode", msg)
         for pos in list(acct.positions.values()):
             self._emit(t, "closed", self._close(pos, t, "reset", pos.close_price()))
         acct.resets += acct.demo_balance - acct.balance
