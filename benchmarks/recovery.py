@@ -202,6 +202,7 @@ def recovery_steps(data_dir: Path) -> dict[str, float]:
     from workbench.engine import restore
     from workbench.engine.snapshot import encode, state_dict
     from workbench.live.journal import read_tail
+    from workbench.live.recovery import apply_records
     from workbench.live.snapshots import SnapshotStore
 
     store = SnapshotStore(data_dir / "snapshots")
@@ -212,8 +213,7 @@ def recovery_steps(data_dir: Path) -> dict[str, float]:
     t1 = time.perf_counter()
     tail = read_tail(data_dir / "journal", index)
     t2 = time.perf_counter()
-    for _, rec in tail.records:
-        engine.apply(rec)
+    apply_records(engine, tail.records)
     t3 = time.perf_counter()
     captures, encodes = [], []
     for _ in range(3):

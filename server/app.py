@@ -109,8 +109,8 @@ def create_app(config: ServerConfig, *, say: Callable[[str], object] = print) ->
         state.feed = feed
         task = asyncio.create_task(feed.run(), name="feed")
         # What is alive now (the engine's positions, the imported modules) lives as long as
-        # the process: keep it out of the collector, and collect the young less often.
-        gc.collect()
+        # the process: keep it out of the collector (no full collection first: with 100k
+        # positions that alone takes a second), and collect the young less often.
         gc.freeze()
         gc.set_threshold(50_000, 50, 1000)
         base = config.base_url

@@ -8,7 +8,7 @@ is open with the same trigger price (or, for a cross account, the same version).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from heapq import heapify, heappop, heappush
 from typing import Any
 
@@ -19,23 +19,44 @@ NO_HIGH = 1 << 62
 FORCE_LOW = 1 << 62  # makes every bid <= lo_bid: used while a hot account watches the symbol
 
 
-def add_position(pos: Position, accounts: list[Account]) -> None:
-    """Index the trigger prices of a newly opened position."""
+def _entries(pos: Position) -> Iterator[tuple[list[Any], tuple[int, int, Position]]]:
+    """The heap entries of a position's trigger prices: (heap, entry)."""
     b = pos.book
     pid = pos.pid
     if pos.side == LONG:
         if pos.tp is not None:
-            heappush(b.long_tp, (pos.tp, pid, pos))
+            yield b.long_tp, (pos.tp, pid, pos)
         for thr in (pos.liq, pos.sl):
             if thr is not None:
-                heappush(b.long_stop, (-thr, pid, pos))
+                yield b.long_stop, (-thr, pid, pos)
     else:
         if pos.tp is not None:
-            heappush(b.short_tp, (-pos.tp, pid, pos))
+            yield b.short_tp, (-pos.tp, pid, pos)
         for thr in (pos.liq, pos.sl):
             if thr is not None:
-                heappush(b.short_stop, (thr, pid, pos))
-    refresh(b, accounts)
+                yield b.short_stop, (thr, pid, pos)
+
+
+def add_position(pos: Position, accounts: list[Account]) -> None:
+    """Index the trigger prices of a newly opened position."""
+    for heap, entry in _entries(pos):
+        heappush(heap, entry)
+    refresh(pos.book, accounts)
+
+
+def add_positions(positions: Iterable[Position], books: list[SymbolBook],
+                  accounts: list[Account]) -> None:  # fmt: skip
+    """Index many positions at once (a restore): entries appended, each heap built once."""
+    for pos in positions:
+        for heap, entry in _entries(pos):
+            heap.append(entry)
+    for b in books:
+        total = 0
+        for heap in (b.long_tp, b.long_stop, b.short_tp, b.short_stop):
+            heapify(heap)
+            total += len(heap)
+        b.compact_at = max(b.compact_at, 2 * total)  # all live: nothing to compact yet
+        refresh(b, accounts)
 
 
 def _valid_stop(pos: Position, thr: int) -> bool:

@@ -113,6 +113,7 @@ def from_state(s: dict[str, Any]) -> Engine:
     eng.quotes, eng.bad_quotes, eng.ignored_quotes = s["counters"]
     for b, (t, bid, ask) in zip(eng.books, s["quotes"], strict=True):
         b.t, b.bid, b.ask = t, bid, ask
+    levs: dict[str, Decimal] = {}  # leverages repeat: one Decimal each (they are immutable)
     for ad in s["accounts"]:
         a = Account(
             index=len(eng.accounts), name=ad["name"], mode=ad["mode"],
@@ -124,16 +125,18 @@ def from_state(s: dict[str, Any]) -> Engine:
         eng.accounts.append(a)
         eng.by_name[a.name] = a
         for pid, ref, sid, side, qty, op, m, lev, fee, tp, sl, liq, ot, swap in ad["positions"]:
-            pos = Position(
-                pid, a, ref, eng.books[sid], side, qty, op, m, Decimal(lev), fee, tp, sl, ot
-            )
+            lev_d = levs.get(lev)
+            if lev_d is None:
+                lev_d = levs[lev] = Decimal(lev)
+            pos = Position(pid, a, ref, eng.books[sid], side, qty, op, m, lev_d, fee, tp, sl, ot)
             pos.liq = liq
             pos.swap = swap
             a.positions[ref] = pos
             a.add_exposure(pos, 1)
             eng.open_count += 1
-            if liq is not None or tp is not None or sl is not None:
-                index.add_position(pos, eng.accounts)
+    index.add_positions(
+        (p for a in eng.accounts for p in a.positions.values()), eng.books, eng.accounts
+    )
     for a in eng.accounts:
         eng._watch(a)
     return eng

@@ -91,10 +91,9 @@ class LiveEngine:
     def start(self) -> Recovered:
         """Recover the engine and start its sequencer."""
         rec = recover(self.paths.journal, self.snapshots, history_seq=self.history.max_seq)
-        stored = self.history.record(rec.events, rec.commands)
         log.debug(
-            "recovered in %.3f s: snapshot %s + %d journal records (%d events stored again)",
-            rec.seconds, rec.snapshot_index, rec.replayed, stored,
+            "recovered in %.3f s: snapshot %s + %d journal records (%d events to store again)",
+            rec.seconds, rec.snapshot_index, rec.replayed, len(rec.events),
         )  # fmt: skip
         journal = JournalWriter(self.paths.journal, rec.index + 1)
         self.sequencer = Sequencer(
@@ -108,7 +107,10 @@ class LiveEngine:
             snapshot_every=self.snapshot_every,
             snapshot_seconds=self.snapshot_seconds,
         )
-        self.history.start(rec.index)
+        # The replayed events the history lacks are stored by its writer, first thing: ready
+        # to serve meanwhile (reads of the history wait for them).
+        self.history.start(0)
+        self.history.put(rec.events, rec.commands, rec.index)
         self.sequencer.start()
         self.recovered = rec
         return rec

@@ -57,6 +57,47 @@ def recover(
             gc.enable()
 
 
+def apply_records(
+    engine: Engine,
+    records: list[tuple[int, dict[str, Any] | tuple[str, int, int, int]]],
+    say: Callable[[str], None] = log.warning,
+) -> list[tuple[int, dict[str, Any]]]:
+    """Apply journal records (as `read_tail` gives them) to `engine`, runs of quotes fed
+    together; returns the commands applied, with their journal index."""
+    commands: list[tuple[int, dict[str, Any]]] = []
+    run: list[tuple[str, int, int, int]] = []  # consecutive quotes
+
+    def feed_run() -> None:
+        known = engine.symbols
+        if all(q[0] in known for q in run):
+            engine.feed_quotes([known[q[0]] for q in run], [q[1] for q in run],
+                               [q[2] for q in run], [q[3] for q in run])  # fmt: skip
+        else:  # an unknown symbol: one by one, so the message names it
+            for sym, t, bid, ask in run:
+                try:
+                    engine.quote(sym, t, fmt_price(bid), fmt_price(ask))
+                except BadInput as e:
+                    say(f"a journaled quote refused on replay and skipped: {e}")
+        run.clear()
+
+    for idx, rec in records:
+        if isinstance(rec, tuple):
+            run.append(rec)
+            continue
+        if run:
+            feed_run()
+        try:
+            engine.apply(rec)
+        except BadInput as e:
+            say(f"journal record {idx} refused on replay and skipped: {e}")
+            continue
+        if rec.get("type") != "quote":
+            commands.append((idx, rec))
+    if run:
+        feed_run()
+    return commands
+
+
 def _recover(
     journal_dir: Path,
     snapshots: SnapshotStore,
@@ -92,38 +133,8 @@ def _recover(
     events: list[Event] = []
     floor = -1 if history_seq is None else history_seq
     unsubscribe = engine.subscribe(lambda ev: events.append(ev) if ev["seq"] > floor else None)
-    commands: list[tuple[int, dict[str, Any]]] = []
-    run: list[tuple[str, int, int, int]] = []  # consecutive quotes, fed together
-
-    def feed_run() -> None:
-        known = engine.symbols
-        if all(q[0] in known for q in run):
-            engine.feed_quotes([known[q[0]] for q in run], [q[1] for q in run],
-                               [q[2] for q in run], [q[3] for q in run])  # fmt: skip
-        else:  # an unknown symbol: one by one, so the message names it
-            for sym, t, bid, ask in run:
-                try:
-                    engine.quote(sym, t, fmt_price(bid), fmt_price(ask))
-                except BadInput as e:
-                    say(f"a journaled quote refused on replay and skipped: {e}")
-        run.clear()
-
     try:
-        for idx, rec in tail.records:
-            if isinstance(rec, tuple):
-                run.append(rec)
-                continue
-            if run:
-                feed_run()
-            try:
-                engine.apply(rec)
-            except BadInput as e:
-                say(f"journal record {idx} refused on replay and skipped: {e}")
-                continue
-            if rec.get("type") != "quote":
-                commands.append((idx, rec))
-        if run:
-            feed_run()
+        commands = apply_records(engine, tail.records, say)
     finally:
         unsubscribe()
     return Recovered(
