@@ -19,7 +19,8 @@ from typing import Any, TypeVar
 from ..engine import Engine
 from ..money import fmt_decimal
 from .history import History
-from .sequencer import LoopReply, Sequencer
+from .replies import LoopReply
+from .sequencer import Sequencer
 
 T = TypeVar("T")
 Event = dict[str, Any]

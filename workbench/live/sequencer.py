@@ -31,6 +31,7 @@ from ..engine import BadInput, Engine
 from ..engine.snapshot import encode, state_dict
 from ..money import fmt_price
 from .journal import JournalWriter
+from .replies import LoopReply, fail, settle
 from .sink import QuoteTuple
 from .snapshots import SnapshotStore
 
@@ -39,29 +40,6 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 Event = dict[str, Any]
 MAX_BATCH = 4096
-
-
-@dataclass(frozen=True, slots=True)
-class LoopReply:
-    """An answer to deliver to an asyncio future on its loop; all the answers of a commit
-    group for one loop go over in one call, not one wake-up each."""
-
-    loop: asyncio.AbstractEventLoop
-    future: asyncio.Future[Any]
-
-    def done(self) -> bool:
-        return self.future.done()
-
-
-def _settle(answers: list[tuple[asyncio.Future[Any], Any, BaseException | None]]) -> None:
-    """On the loop: set each future's result or exception (unless it was cancelled)."""
-    for fut, value, err in answers:
-        if fut.done():
-            continue
-        if err is not None:
-            fut.set_exception(err)
-        else:
-            fut.set_result(value)
 
 
 @dataclass
@@ -111,13 +89,6 @@ class SequencerStats:
 
 
 _STOP = object()
-
-
-def _fail(fut: Future[Any] | LoopReply, err: BaseException) -> None:
-    if isinstance(fut, LoopReply):
-        fut.loop.call_soon_threadsafe(_settle, [(fut.future, None, err)])
-    else:
-        fut.set_exception(err)
 
 
 def _view(fn: Callable[[Engine], Any] | None, engine: Engine) -> Any:
@@ -220,7 +191,7 @@ class Sequencer:
         With `reply`, the answer goes to that asyncio future (and `reply` is returned)."""
         fut: Any = reply if reply is not None else Future()
         if not self._running:
-            _fail(fut, RuntimeError("the engine is not running"))
+            fail(fut, RuntimeError("the engine is not running"))
             return fut  # type: ignore[no-any-return]
         self._inbox.put(_Command(record, fut, before, after))
         return fut  # type: ignore[no-any-return]
@@ -230,7 +201,7 @@ class Sequencer:
         (to `reply`'s asyncio future when given, which is then returned)."""
         fut: Any = reply if reply is not None else Future()
         if not self._running:
-            _fail(fut, RuntimeError("the engine is not running"))
+            fail(fut, RuntimeError("the engine is not running"))
             return fut  # type: ignore[no-any-return]
         self._inbox.put(_Query(fn, fut))
         return fut  # type: ignore[no-any-return]
@@ -426,7 +397,7 @@ class Sequencer:
             quotes.extend(b.quotes)
         for loop, answers in by_loop.items():
             with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits any more
-                loop.call_soon_threadsafe(_settle, answers)
+                loop.call_soon_threadsafe(settle, answers)
         for hook, args in ((self.on_publish, (events, quotes)),
                            (self.on_durable, (events, commands, self.durable_index))):  # fmt: skip
             try:
