@@ -12,16 +12,17 @@ import time
 import uuid
 from typing import Any, Literal
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from ..errors import ApiError, errors
 from ..jsonbody import DecimalIn, ExactJSONRoute
 from ..orders import balance_body, cents
-from ..routes.auth import client_of, login_user, register_user, set_cookies
+from ..routes import auth
+from ..routes.auth import register_user, set_cookies
 from ..routes.trade import close_trade, open_trade
-from ..schemas import AuthOut, ErrorOut, In, LoginIn, MeOut, RegisterIn, TradeIn
+from ..schemas import AuthOut, ErrorOut, In, MeOut, RegisterIn, TradeIn
 from ..state import Authed, State
 
 router = APIRouter(route_class=ExactJSONRoute, prefix="/api/v1", tags=["seed: /api/v1/engine"])
@@ -73,18 +74,17 @@ async def signup(body: SignupIn, response: Response, state: State) -> dict:
     return {"message": "signed up", "user": user.public(), "token": token}
 
 
-@router.post("/auth/signin", response_model=AuthOut, responses=errors(401, 413, 422, 429))
-async def signin(body: LoginIn, request: Request, response: Response, state: State) -> dict:
-    """Log in (the seed's name); sets the cookies `authToken` and `token`."""
-    user, token = await login_user(state, body, client_of(request))
-    set_cookies(state, response, token)
-    return {"message": "signed in", "user": user.public(), "token": token}
-
-
-@router.get("/auth/me", response_model=MeOut, responses=errors(401))
-async def me(session: Authed, state: State) -> dict:
-    figs, _ = await state.desk.summary(session.account)
-    return {"user": session.user.public(), "margin_mode": figs["margin_mode"]}
+# signin and me are the same calls as /auth/login and /auth/me, under the seed's names
+router.add_api_route(
+    "/auth/signin",
+    auth.login,
+    methods=["POST"],
+    response_model=AuthOut,
+    responses=errors(401, 413, 422, 429),
+    summary="Signin (as /auth/login)",
+)
+router.add_api_route("/auth/me", auth.me, methods=["GET"], response_model=MeOut,
+                     responses=errors(401), summary="Me (as /auth/me)")  # fmt: skip
 
 
 @router.post("/engine", response_model=EngineOut, responses={
