@@ -24,7 +24,8 @@ def test_schemathesis_finds_no_5xx_and_no_schema_violation(tmp_path: Path) -> No
             str(st), "run", f"{srv.url}/openapi.json", "--checks", CHECKS,
             "--header", f"Authorization: Bearer {token}",
             "--exclude-path", "/auth/logout",  # would revoke the token the run uses
-            "--max-examples", "25", "--workers", "2", "--seed", "20261121",
+            "--max-examples", "25", "--seed", "20261121",
+            "--workers", "1",  # CPython 3.11 ast.parse in two threads: SystemError in hypothesis
             "--request-timeout", "20", "--max-failures", "20",
         ]  # fmt: skip
         res = subprocess.run(cmd, capture_output=True, text=True, timeout=400, cwd=tmp_path)
