@@ -132,6 +132,7 @@ def create_app(config: ServerConfig, *, say: Callable[[str], object] = print) ->
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await asyncio.wait_for(task, 10)
             await asyncio.to_thread(_close_state, state)
+            gc.unfreeze()
 
     app = FastAPI(
         title="workbench paper-trading API",

@@ -1,7 +1,9 @@
 """The `workbench` command: each subcommand lives in its own module.
 
 Packages beside the library add subcommands through the `workbench.commands` entry point
-group (the server's `workbench serve`), so the library never imports them.
+group (the server's `workbench serve`), so the library never imports them. Only the
+module of the subcommand asked for is imported (all of them for `--help`), so a command
+starts without the others' imports.
 """
 
 from __future__ import annotations
@@ -11,30 +13,42 @@ import importlib
 import sys
 from importlib.metadata import entry_points
 
-# Modules that define `add_parser(subparsers)`; each sets `func` on its parser.
-COMMANDS = [
-    "workbench.importers.cli",
-    "workbench.scenario",
-    "workbench.demo",
-    "workbench.recorder.cli",
-]
+# Subcommand -> the module that defines `add_parser(subparsers)` for it (which sets
+# `func` on its parser); one module may define several.
+COMMANDS = {
+    "import": "workbench.importers.cli",
+    "simulate": "workbench.scenario",
+    "demo": "workbench.demo",
+    "record": "workbench.recorder.cli",
+    "backfill-backpack": "workbench.recorder.cli",
+}
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser of every subcommand, or of `command` alone when it is a known one."""
     parser = argparse.ArgumentParser(
         prog="workbench",
         description="Simulation and paper-trading workbench for leveraged CFD trading.",
     )
     sub = parser.add_subparsers(dest="command", required=True)
-    for name in COMMANDS:
+    plugins = sorted(entry_points(group="workbench.commands"), key=lambda e: e.name)
+    if command in COMMANDS:
+        modules, plugins = [COMMANDS[command]], []
+    elif command in {ep.name for ep in plugins}:
+        modules, plugins = [], [ep for ep in plugins if ep.name == command]
+    else:
+        modules = list(dict.fromkeys(COMMANDS.values()))
+    for name in modules:
         importlib.import_module(name).add_parser(sub)
-    for ep in sorted(entry_points(group="workbench.commands"), key=lambda e: e.name):
+    for ep in plugins:
         ep.load()(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    command = argv[0] if argv and not argv[0].startswith("-") else None
+    args = build_parser(command).parse_args(argv)
     sys.exit(args.func(args) or 0)
 
 

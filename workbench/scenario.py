@@ -119,6 +119,9 @@ def _main(args: argparse.Namespace) -> int:
         sink = open(tmp, "w", encoding="utf-8", newline="\n") if tmp else _stdout()  # noqa: SIM115
         with src as lines, sink as out:
             run(lines, out)
+    except BrokenPipeError:  # the reader went away (`| head`): not an error
+        sys.stderr.close()
+        return 0
     except ScenarioError as e:
         print(f"workbench simulate: {args.scenario}: {e}", file=sys.stderr)
         if tmp:

@@ -11,6 +11,7 @@ stores the replayed events the history is missing, and starts the sequencer.
 
 from __future__ import annotations
 
+import gc
 import logging
 import time
 from collections.abc import Callable
@@ -90,7 +91,9 @@ class LiveEngine:
 
     def start(self) -> Recovered:
         """Recover the engine and start its sequencer."""
-        rec = recover(self.paths.journal, self.snapshots, history_seq=self.history.max_seq)
+        rec = recover(
+            self.paths.journal, self.snapshots, history_seq=self.history.max_seq, freeze=True
+        )
         log.debug(
             "recovered in %.3f s: snapshot %s + %d journal records (%d events to store again)",
             rec.seconds, rec.snapshot_index, rec.replayed, len(rec.events),
@@ -120,3 +123,4 @@ class LiveEngine:
         if self.sequencer is not None:
             self.sequencer.stop()
         self.history.stop()
+        gc.unfreeze()  # what recovery froze may be freed again (and at exit, cleanly)

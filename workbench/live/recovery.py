@@ -46,13 +46,20 @@ def recover(
     *,
     history_seq: int | None = None,
     warn: Callable[[str], None] = log.warning,
+    freeze: bool = False,
 ) -> Recovered:
-    """Rebuild the engine from the data directory; never raises for damaged files."""
+    """Rebuild the engine from the data directory; never raises for damaged files.
+
+    `freeze`: the engine will live as long as the process (a server), so move what was
+    built into the collector's permanent generation (else the first collection after
+    recovery walks every position: 0.15 s with 100k)."""
     paused = gc.isenabled()
     gc.disable()  # recovery builds many long-lived objects: no collections meanwhile
     try:
         return _recover(journal_dir, snapshots, history_seq, warn)
     finally:
+        if freeze:
+            gc.freeze()
         if paused:
             gc.enable()
 
