@@ -38,6 +38,22 @@ def _units(text: bytes) -> int:
     return int(whole) * 100_000_000 + (int(frac.ljust(8, b"0")) if frac else 0)
 
 
+class _PriceCache:
+    """`_units` remembered: a journal's prices repeat (quotes move a tick or two)."""
+
+    def __init__(self, size: int = 200_000) -> None:
+        self.size = size
+        self.known: dict[bytes, int] = {}
+
+    def units(self, text: bytes) -> int:
+        n = self.known.get(text)
+        if n is None:
+            if len(self.known) >= self.size:
+                self.known.clear()
+            n = self.known[text] = _units(text)
+        return n
+
+
 def segment_name(first_index: int) -> str:
     return f"journal-{first_index:012d}.jsonl"
 
@@ -97,6 +113,8 @@ def read_tail(
             expected = later[0][0]  # wholly before `after`: not read
             continue
         index, good_end, torn = first, 0, None
+        seen: dict[bytes, str] = {}  # symbol names, decoded once
+        units = _PriceCache().units
         with open(path, "rb") as f:
             for raw in f:
                 if not raw.endswith(b"\n"):
@@ -106,7 +124,8 @@ def read_tail(
                     pass  # before the snapshot: only counted
                 elif (q := QUOTE_LINE.match(raw)) is not None:
                     t, sym, bid, ask = q.groups()
-                    out.records.append((index, (sym.decode(), int(t), _units(bid), _units(ask))))
+                    out.records.append((index, (seen.get(sym) or seen.setdefault(sym, sym.decode()),
+                                                int(t), units(bid), units(ask))))  # fmt: skip
                 else:
                     try:
                         rec = json.loads(raw, parse_float=Decimal)
