@@ -44,7 +44,8 @@ RECOVERED = re.compile(r"recovered ([\d,]+) journal records in ([\d.]+) s "
 # ------------------------------------------------------------- the crashed directory
 def build(data_dir: Path, accounts: int, per_account: int, tail: int) -> None:
     """In the child: set up, snapshot, journal the tail, say READY and wait for SIGKILL."""
-    from workbench.live.host import LiveEngine, wall_clock_us
+    from workbench.feeds.backpack_client import now_us as wall_clock_us
+    from workbench.live.host import LiveEngine
     from workbench.money import price_units
 
     symbols = list(MARKET)

@@ -7,6 +7,8 @@ from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
+from workbench.money import fmt_decimal
+
 ASSETS = {"BTC": "BTC_USDC", "ETH": "ETH_USDC", "SOL": "SOL_USDC"}
 
 
@@ -60,7 +62,7 @@ def closed_order(
         "takeProfit": _like(inp.get("take_profit"), opened["price"]),
         "stopLoss": _like(inp.get("stop_loss"), opened["price"]),
         "pnl": closed["pnl"], "closeReason": closed["reason"], "openedAt": iso(opened["t"]),
-        "closedAt": iso(closed["t"]), "fee": money(fee), "upnl": None,
+        "closedAt": iso(closed["t"]), "fee": fmt_decimal(fee), "upnl": None,
         "liquidationPrice": None, "swap": None,
     }  # fmt: skip
 
@@ -80,20 +82,15 @@ def cents(amount: Decimal) -> int:
     return int((amount * 100).quantize(Decimal(1), ROUND_HALF_UP))
 
 
-def money(d: Decimal) -> str:
-    """Exact decimal text of a money amount."""
-    return format(d.normalize(), "f") if d != 0 else "0"
-
-
 def balance_body(user_id: str, figures: dict[str, Any]) -> dict[str, Any]:
     level = figures["margin_level"]
     return {
         "userId": user_id,
         "balances": [{"symbol": "USD", "balance": cents(figures["balance"]), "decimals": 2}],
-        "balance": money(figures["balance"]),
-        "equity": money(figures["equity"]),
-        "used_margin": money(figures["used_margin"]),
-        "free_margin": money(figures["free_margin"]),
+        "balance": fmt_decimal(figures["balance"]),
+        "equity": fmt_decimal(figures["equity"]),
+        "used_margin": fmt_decimal(figures["used_margin"]),
+        "free_margin": fmt_decimal(figures["free_margin"]),
         "margin_level": None
         if level is None
         else f"{level.quantize(Decimal('0.01'), ROUND_HALF_UP):f}",

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 import duckdb
 from fastapi import Depends, HTTPException, Request, WebSocket
 
+from workbench.feeds.backpack_client import now_us
 from workbench.live.desk import Desk
-from workbench.live.host import LiveEngine, wall_clock_us
+from workbench.live.host import LiveEngine
 
 from .auth import AuthError, LoginThrottle, TokenService
 from .config import ServerConfig
@@ -33,11 +34,10 @@ class ServerState:
     accounts_db: duckdb.DuckDBPyConnection
     feed: Any = None  # the FeedSupervisor, once started
     tick_db: duckdb.DuckDBPyConnection | None = None
-    started_us: int = field(default_factory=wall_clock_us)
 
     def clock(self) -> int:
         """The input time of a command: the feed's clock (a replay's time, or the wall)."""
-        return self.feed.clock_us() if self.feed is not None else wall_clock_us()
+        return self.feed.clock_us() if self.feed is not None else now_us()
 
     def feed_status(self) -> dict[str, Any]:
         if self.feed is None:

@@ -16,6 +16,7 @@ from ..users import EmailTaken, User
 router = APIRouter(route_class=ExactJSONRoute, tags=["auth"])
 _register_lock = asyncio.Lock()
 
+
 def set_cookies(state: ServerState, response: Response, token: str) -> None:
     for name in COOKIE_NAMES:
         response.set_cookie(

@@ -9,10 +9,11 @@ from fastapi import APIRouter, Path, Query, Response
 from fastapi.responses import JSONResponse
 
 from workbench.live.desk import Desk
+from workbench.money import fmt_decimal
 
 from ..errors import ApiError, errors, rejected
 from ..jsonbody import ExactJSONRoute
-from ..orders import closed_order, iso, money, open_order, symbol_of
+from ..orders import closed_order, iso, open_order, symbol_of
 from ..schemas import OrderCreatedOut, OrderEnvelopeOut, OrdersOut, TradeIn
 from ..state import Authed, State
 
@@ -50,7 +51,7 @@ async def close_trade(desk: Desk, user_id: str, order_id: str) -> dict[str, Any]
     return {
         **open_order(user_id, pos), "status": "closed", "closingPrice": ev["price"],
         "pnl": ev["pnl"], "closeReason": ev["reason"], "upnl": None,
-        "closedAt": iso(ev["t"]), "fee": money(Decimal(pos["fee"]) + Decimal(ev["fee"])),
+        "closedAt": iso(ev["t"]), "fee": fmt_decimal(Decimal(pos["fee"]) + Decimal(ev["fee"])),
     }  # fmt: skip
 
 

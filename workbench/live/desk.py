@@ -113,9 +113,6 @@ class Desk:
         return await self.run(rec)
 
     # ----------------------------------------------------------------- reads
-    async def has_account(self, account: str) -> bool:
-        return await self.read(lambda e: account in e.by_name)
-
     async def summary(self, account: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         """(figures, open positions) of an account, read together."""
         return await self.read(lambda e: (e.figures(account), e.positions(account)))

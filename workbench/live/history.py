@@ -211,21 +211,6 @@ class History:
         return [(json.loads(i), json.loads(o), None if c is None else json.loads(c))
                 for i, o, c in rows]  # fmt: skip
 
-    def events(self, account: str | None = None, after: int = 0, limit: int = 1000) -> list[Event]:
-        """Events in sequence order (of one account when given), after sequence `after`."""
-        where = "seq > $after" + (" AND account = $a" if account is not None else "")
-        params: dict[str, Any] = {"after": after, "n": limit}
-        if account is not None:
-            params["a"] = account
-        cur = self.cursor()
-        try:
-            rows = cur.execute(
-                f"SELECT body FROM events WHERE {where} ORDER BY seq LIMIT $n", params
-            ).fetchall()
-        finally:
-            cur.close()
-        return [json.loads(r[0]) for r in rows]
-
     def lines(self) -> list[str]:
         """Every stored event line in sequence order."""
         cur = self.cursor()

@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import gc
 import logging
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..feeds.backpack_client import now_us
 from .history import History
 from .journal import JournalWriter
 from .recovery import Recovered, recover
@@ -34,11 +34,6 @@ Event = dict[str, Any]
 #: docs/server.md: recovery replays at most this many journal records).
 SNAPSHOT_EVERY = 100_000
 SNAPSHOT_SECONDS = 300.0
-
-
-def wall_clock_us() -> int:
-    """The wall clock in µs: the input time the server stamps commands with."""
-    return time.time_ns() // 1000
 
 
 @dataclass
@@ -65,7 +60,7 @@ class LiveEngine:
         self,
         data_dir: Path,
         *,
-        clock: Callable[[], int] = wall_clock_us,
+        clock: Callable[[], int] = now_us,
         snapshot_every: int = SNAPSHOT_EVERY,
         snapshot_seconds: float = SNAPSHOT_SECONDS,
         history: History | None = None,

@@ -252,16 +252,19 @@ class Sequencer:
             self.stats.batches += 1
             if stop is not None:
                 if stop[1] and self.index > self._snap_index:
-                    batch.snapshot = state_dict(self.engine)
-                    self._snap_index = self.index
+                    self._snapshot_into(batch)
                 self._commits.put(batch)
                 self._commits.put(_STOP)
                 return
             if self._snapshot_due():
-                batch.snapshot = state_dict(self.engine)
-                self._snap_index = self.index
-                self._snap_mark = time.monotonic()
+                self._snapshot_into(batch)
             self._commits.put(batch)
+
+    def _snapshot_into(self, batch: _Batch) -> None:
+        """Capture the state after `batch` (written once the batch is durable)."""
+        batch.snapshot = state_dict(self.engine)
+        self._snap_index = self.index
+        self._snap_mark = time.monotonic()
 
     def _snapshot_due(self) -> bool:
         since = self.index - self._snap_index
