@@ -108,6 +108,10 @@ def create_app(config: ServerConfig, *, say: Callable[[str], object] = print) ->
         )  # fmt: skip
         state.feed = feed
         task = asyncio.create_task(feed.run(), name="feed")
+        if dash is not None:
+            state.dashboards = dash
+            dash.producer.start()
+            state.live.add_publisher(dash.producer.collect)
         # What is alive now (the engine's positions, the imported modules) lives as long as
         # the process: keep it out of the collector (no full collection first: with 100k
         # positions that alone takes a second), and collect the young less often.
@@ -122,12 +126,16 @@ def create_app(config: ServerConfig, *, say: Callable[[str], object] = print) ->
             )
         say(
             f"workbench is serving on {base}  (data in {config.data_dir}/)\n"
-            f"  API docs   {base}/docs\n  health     {base}/health\n"
+            + (f"  dashboard  {base}/dashboard   (replay: {base}/dashboard/replay)\n"
+               if dash is not None else "")
+            + f"  API docs   {base}/docs\n  health     {base}/health\n"
             f"  WebSocket  {base.replace('http', 'ws', 1)}/ws\n  Ctrl-C stops it cleanly"
         )
         try:
             yield
         finally:
+            if dash is not None:
+                await dash.producer.stop()
             await feed.stop()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await asyncio.wait_for(task, 10)
@@ -153,6 +161,11 @@ def create_app(config: ServerConfig, *, say: Callable[[str], object] = print) ->
             CORSMiddleware, allow_origins=list(config.cors_origins), allow_credentials=True,
             allow_methods=["GET", "POST"], allow_headers=["Authorization", "Content-Type"],
         )  # fmt: skip
+    dash = None
+    if config.dashboard:
+        from .dashboard import mount
+
+        dash = mount(app, config, load_secret(config.data_dir))
     app.add_middleware(BodyLimit, limit=config.max_body_bytes)
     return app
 

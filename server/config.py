@@ -34,6 +34,8 @@ class ServerConfig:
     snapshot_every: int = SNAPSHOT_EVERY
     snapshot_seconds: float = SNAPSHOT_SECONDS
     secure_cookies: bool = False  # set on when served over https
+    dashboard: bool = True  # the Panel pages at /dashboard
+    local_account: str | None = None  # `workbench dashboard`: one local user, no login
 
     @property
     def base_url(self) -> str:

@@ -184,3 +184,4 @@ class HealthOut(BaseModel):
     feed: dict[str, Any]
     engine: dict[str, Any]
     database: dict[str, Any]
+    dashboard: dict[str, Any] | None = None

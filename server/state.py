@@ -34,6 +34,7 @@ class ServerState:
     accounts_db: duckdb.DuckDBPyConnection
     feed: Any = None  # the FeedSupervisor, once started
     tick_db: duckdb.DuckDBPyConnection | None = None
+    dashboards: Any = None  # the dashboards' shared state, when mounted
 
     def clock(self) -> int:
         """The input time of a command: the feed's clock (a replay's time, or the wall)."""

@@ -89,5 +89,9 @@ async def health(state: State) -> dict:
                 "users": await asyncio.to_thread(state.users.count)}  # fmt: skip
     feed = state.feed_status()
     ok = st.errors == 0 and feed.get("state") not in ("STARTING", "STOPPED")
+    dash = state.dashboards
+    dashboard = None if dash is None else {
+        "sessions": len(dash.producer.sessions), "pushes": dash.producer.pushes,
+    }  # fmt: skip
     return {"status": "ok" if ok else "degraded", "feed": feed, "engine": engine,
-            "database": database}  # fmt: skip
+            "database": database, "dashboard": dashboard}  # fmt: skip

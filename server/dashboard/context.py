@@ -1,0 +1,72 @@
+"""What every dashboard session reaches: the server's state, the producer, the login."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from ..errors import ApiError
+from ..routes.auth import login_user, register_user
+from ..schemas import LoginIn, RegisterIn
+from ..state import ServerState, authenticate, token_of
+from .producer import Producer
+
+
+class LoginFailed(Exception):
+    """A login or registration refused; the message says why, for the person."""
+
+
+@dataclass
+class Dashboards:
+    """Shared by the sessions of one server process."""
+
+    get_state: Callable[[], ServerState]
+    producer: Producer
+    local_account: str | None = None  # `workbench dashboard`: one local user, no login
+
+    @property
+    def state(self) -> ServerState:
+        return self.get_state()
+
+    # ------------------------------------------------------------ accounts
+    async def login(self, email: str, password: str, client: str) -> tuple[str, str, str]:
+        """(account, name, token) for a registered user: the API's login, throttle and all."""
+        try:
+            body = LoginIn(email=email, password=password)
+            user, token = await login_user(self.state, body, client)
+        except ApiError as e:
+            raise LoginFailed(str(e.detail)) from None
+        except ValueError as e:  # the body's own validation (pydantic)
+            raise LoginFailed(_first_error(e)) from None
+        return user.id, user.name, token
+
+    async def register(
+        self, name: str, email: str, password: str, margin_mode: str
+    ) -> tuple[str, str, str]:
+        """Create a user and its paper account, as `POST /auth/register` does."""
+        try:
+            body = RegisterIn(name=name, email=email, password=password, margin_mode=margin_mode)
+            user, token = await register_user(self.state, body)
+        except ApiError as e:
+            raise LoginFailed(str(e.detail)) from None
+        except ValueError as e:
+            raise LoginFailed(_first_error(e)) from None
+        return user.id, user.name, token
+
+    def from_cookies(self, headers: dict[str, str], cookies: dict[str, str]) -> tuple[str, str]:
+        """(account, name) of the API token the browser holds (cookie), or raise."""
+        token = token_of({k.lower(): v for k, v in headers.items()}, cookies)
+        try:
+            session = authenticate(self.state, token)
+        except Exception as e:  # HTTPException: no token, expired, revoked...
+            raise LoginFailed(getattr(e, "detail", str(e))) from None
+        return session.account, session.user.name
+
+
+def _first_error(e: ValueError) -> str:
+    errors = getattr(e, "errors", None)
+    if callable(errors):
+        first = errors()[0]
+        where = ".".join(str(p) for p in first.get("loc", ()))
+        return f"{where}: {first.get('msg')}" if where else str(first.get("msg"))
+    return str(e)

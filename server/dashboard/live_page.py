@@ -1,0 +1,280 @@
+"""The live trading page: chart, order ticket, account, positions, history, notifications.
+
+One `LivePage` per browser session. It registers with the producer when created and
+unregisters when Bokeh destroys the session; everything it shows arrives in the
+producer's pushes or comes back from its own commands. It never polls the engine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import logging
+from collections import deque
+from typing import Any
+
+import panel as pn
+
+from workbench.money import fmt_price
+
+from ..orders import closed_order
+from .chart import PriceChart
+from .context import Dashboards, LoginFailed
+from .login import LoginCard
+from .producer import FRAMES, SCALE, Push
+from .ticket import OrderTicket
+from .view import CSS, account_html, history_frame, html_pane, notice, positions_frame
+
+log = logging.getLogger(__name__)
+
+TABLE_STYLE = {"font-family": "'DejaVu Sans Mono', monospace", "font-size": "13px"}
+RIGHT = {c: "right" for c in ("qty", "open", "last", "upnl", "margin", "leverage", "tp", "sl",
+                              "liq", "close", "pnl")}  # fmt: skip
+
+
+class LivePage:
+    """The widgets of one session and how a push updates them."""
+
+    def __init__(self, dash: Dashboards) -> None:
+        self.dash = dash
+        self.doc = pn.state.curdoc
+        self.account: str | None = None
+        self.user_name = ""
+        self.prices: dict[str, tuple[str, str]] = {}
+        self.positions: list[dict[str, Any]] = []
+        self._shown: tuple[Any, ...] | None = None
+        self.alerts: deque[tuple[str, str]] = deque(maxlen=50)
+        self._tasks: set[asyncio.Task[Any]] = set()
+        symbols = list(dash.state.desk.sequencer.symbols) or ["BTC_USDC"]
+        self.symbol = pn.widgets.Select(name="Instrument", options=symbols, value=symbols[0],
+                                        width=150)  # fmt: skip
+        self.frame = pn.widgets.RadioButtonGroup(options=list(FRAMES), value="1s", width=90)
+        self.quote_box = html_pane("", name="quote_box", css_classes=["quote-box"])
+        self.feed = html_pane(self._feed_html(dash.state.feed_status()), name="feed")
+        self.chart = PriceChart()
+        self.ticket = OrderTicket(dash.state.desk.open, lambda: self.symbol.value,
+                                  lambda: self.account)  # fmt: skip
+        self.account_strip = html_pane("", name="account", sizing_mode="stretch_width")
+        self.table = pn.widgets.Tabulator(
+            positions_frame([], {}), name="positions", show_index=False, disabled=True,
+            buttons={"close": '<button class="close-btn">Close</button>'},
+            hidden_columns=["ref"], sizing_mode="stretch_width", height=190, theme="fast", text_align=RIGHT,
+            stylesheets=[":host .tabulator {font-size: 13px;}"], selectable=False,
+        )  # fmt: skip
+        self.table.on_click(self._close_clicked, column="close")
+        self.history = pn.widgets.Tabulator(
+            history_frame([]), name="history", show_index=False, disabled=True,
+            sizing_mode="stretch_width", height=190, theme="fast", text_align=RIGHT,
+            selectable=False,
+        )  # fmt: skip
+        self.alerts_pane = html_pane('<div class="alerts">No notifications yet.</div>',
+                                        name="alerts", sizing_mode="stretch_width")  # fmt: skip
+        self.who = html_pane("", name="who")
+        self.logout = pn.widgets.Button(name="Log out", button_type="light", width=80,
+                                        visible=False)  # fmt: skip
+        self.logout.on_click(self._logout)
+        self.symbol.param.watch(self._reseed, "value")
+        self.frame.param.watch(self._reseed, "value")
+        self._reseed()
+        self.login = LoginCard(dash, self._logged_in)
+        self.trading = self._trading_layout()
+        self.main = pn.Column(sizing_mode="stretch_width")
+        self._show_login_or_trading()
+
+    # ------------------------------------------------------------- layout
+    def _trading_layout(self) -> pn.Column:
+        chart_head = pn.Row(self.symbol, pn.Column(pn.Spacer(height=18), self.frame),
+                            pn.Spacer(width=16), self.quote_box)  # fmt: skip
+        tabs = pn.Tabs(
+            ("Open positions", self.table), ("Order history", self.history),
+            ("Notifications", self.alerts_pane), dynamic=False, sizing_mode="stretch_width",
+        )  # fmt: skip
+        ticket_card = pn.Column(
+            html_pane("<b>Order ticket</b>"), self.ticket.panel, width=300,
+            styles={"background": "#1e222d", "border-radius": "6px", "padding": "6px 10px"},
+        )  # fmt: skip
+        return pn.Column(
+            self.account_strip,
+            pn.Row(
+                pn.Column(
+                    chart_head, pn.pane.Bokeh(self.chart.figure), sizing_mode="stretch_width"
+                ),
+                ticket_card,
+                sizing_mode="stretch_width",
+            ),  # fmt: skip
+            tabs,
+            sizing_mode="stretch_width",
+        )
+
+    def _show_login_or_trading(self) -> None:
+        if self.account is None:
+            self.main.objects = [pn.Row(pn.HSpacer(), self.login.panel, pn.HSpacer())]
+        else:
+            self.main.objects = [self.trading]
+
+    def view(self) -> pn.template.BaseTemplate:
+        tpl = pn.template.FastListTemplate(
+            title="workbench · paper trading", theme="dark", accent="#2962ff",
+            header_background="#1e222d",
+            header=[pn.Row(self.feed, self.who, self.logout, align="center")],
+            main=[self.main], main_layout=None, raw_css=[CSS], collapsed_sidebar=True,
+            notifications=pn.state.notifications,
+        )  # fmt: skip
+        return tpl
+
+    # --------------------------------------------------------------- login
+    async def try_cookie(self) -> None:
+        """Log in with the API token the browser already holds (cookie), if any."""
+        if self.dash.local_account is not None:
+            await self._logged_in(self.dash.local_account, "local")
+            return
+        try:
+            account, name = self.dash.from_cookies(pn.state.headers or {}, pn.state.cookies or {})
+        except LoginFailed:
+            return
+        await self._logged_in(account, name)
+
+    async def _logged_in(self, account: str, name: str) -> None:
+        self.account = account
+        self.user_name = name
+        self.who.object = f'<span class="who">{html.escape(name)}</span>'
+        self.logout.visible = self.dash.local_account is None
+        self._show_login_or_trading()
+        figures, positions = await self.dash.state.desk.summary(account)
+        self._show_account(figures, positions)
+        await self._load_history()
+
+    def _logout(self, _: object = None) -> None:
+        self.account = None
+        self.who.object = ""
+        self.logout.visible = False
+        self.positions = []
+        self._shown = None
+        self._show_login_or_trading()
+
+    # ------------------------------------------------------------ updates
+    def apply(self, push: Push) -> None:
+        """Run by Bokeh with the document locked (scheduled by the producer)."""
+        sym = self.symbol.value
+        for s, (_, _t, bid, ask) in push.quotes.items():
+            self.prices[s] = (fmt_price(bid), fmt_price(ask))
+        q = push.quotes.get(sym)
+        if q is not None:
+            _, t, bid, ask = q
+            self.chart.quote(t / 1000, bid * SCALE, ask * SCALE)
+            self._show_quote(sym)
+        tail = push.candles.get((sym, self.frame.value))
+        if tail is not None:
+            self.chart.candle(tail)
+        if push.feed.get("state") and push.feed != getattr(self, "_feed", None):
+            self._feed = push.feed
+            self.feed.object = self._feed_html(push.feed)
+        if self.account is None:
+            return
+        for ev in push.events:
+            self._on_event(ev)
+        if push.account is not None:
+            self._show_account(*push.account)
+
+    def _on_event(self, ev: dict[str, Any]) -> None:
+        what = notice(ev)
+        if what is not None:
+            level, text = what
+            self.alerts.appendleft((level, text))
+            self.alerts_pane.object = '<div class="alerts">' + "".join(
+                f'<div class="a-{lv}">{html.escape(tx)}</div>' for lv, tx in self.alerts
+            ) + "</div>"  # fmt: skip
+            toast = pn.state.notifications
+            if toast is not None:
+                getattr(toast, level if level != "success" else "success")(text, duration=6000)
+        if ev["type"] in ("opened", "closed") and ev.get("symbol") == self.symbol.value:
+            t = ev["t"] / 1000
+            if ev["type"] == "opened":
+                self.chart.mark(t, float(ev["price"]), ev["side"],
+                                f"{ev['side']} {ev['qty']} at {ev['price']}")  # fmt: skip
+            else:
+                kind = "liquidation" if ev["reason"] in ("liquidation", "stop_out") else "exit"
+                self.chart.mark(t, float(ev["price"]), kind,
+                                f"{ev['reason']} at {ev['price']}: pnl {ev['pnl']}")  # fmt: skip
+        if ev["type"] == "closed":
+            self._spawn(self._load_history())
+
+    def _show_account(self, figures: dict[str, Any], positions: list[dict[str, Any]]) -> None:
+        self.positions = positions
+        key = (tuple(sorted(figures.items(), key=lambda kv: kv[0])),
+               tuple(tuple(p.values()) for p in positions),
+               tuple(self.prices.get(p["symbol"]) for p in positions))  # fmt: skip
+        if key == self._shown:
+            return
+        self._shown = key
+        self.account_strip.object = account_html(figures, positions)
+        frame = positions_frame(positions, self.prices)
+        if not frame.equals(self.table.value):
+            self.table.value = frame
+            self.table.style.apply(_pnl_colors, subset=["upnl"])
+
+    def _show_quote(self, sym: str) -> None:
+        bid, ask = self.prices[sym]
+        self.quote_box.object = (
+            f'<div class="quote-box"><span class="num bid" data-bid="{bid}">{bid}</span> / '
+            f'<span class="num ask" data-ask="{ask}">{ask}</span></div>'
+        )
+
+    @staticmethod
+    def _feed_html(status: dict[str, Any]) -> str:
+        state = html.escape(str(status.get("state", "STARTING")))
+        msg = html.escape(str(status.get("message", "")))
+        return (
+            f'<span class="feed-badge feed-{state}" title="{msg}" data-state="{state}">'
+            f"{state}</span>"
+        )
+
+    def _reseed(self, *_: object) -> None:
+        """A new symbol or frame: the candles the producer kept so far."""
+        frame = self.frame.value
+        self.chart.reset(self.dash.producer.history(self.symbol.value, frame), FRAMES[frame])
+        self.chart.clear_marks()
+        if self.symbol.value in self.prices:
+            self._show_quote(self.symbol.value)
+        else:
+            self.quote_box.object = '<span class="num">no quote yet</span>'
+
+    # ------------------------------------------------------------ commands
+    async def _close_clicked(self, event: Any) -> None:
+        if self.account is None:
+            return
+        ref = self.table.value.iloc[event.row]["ref"]
+        ev, _ = await self.dash.state.desk.close(self.account, ref)
+        if ev["type"] == "rejected":
+            self.ticket.say(f"<b>{html.escape(ev['reason'])}</b>: "
+                            f"{html.escape(ev.get('message', ''))}", False)  # fmt: skip
+        else:
+            self.ticket.say(f"Closed {ev['symbol']} {ev['side']} at {ev['price']}, "
+                            f"P/L {ev['pnl']}", True)  # fmt: skip
+
+    async def _load_history(self) -> None:
+        account = self.account
+        if account is None:
+            return
+        rows = await self.dash.state.desk.closed_orders(account)
+        self.history.value = history_frame([closed_order(account, *r) for r in rows[:200]])
+        self.history.style.apply(_pnl_colors, subset=["pnl"])
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+
+def _pnl_colors(col: Any) -> list[str]:
+    return ["color: #26a69a" if str(v).startswith("+") and v != "+0.00" else
+            "color: #ef5350" if str(v).startswith("-") else "" for v in col]  # fmt: skip
+
+
+def live_app(dash: Dashboards) -> pn.template.BaseTemplate:
+    """Build one session's live page and register it with the producer."""
+    page = LivePage(dash)
+    dash.producer.register(page)
+    pn.state.on_session_destroyed(lambda _ctx: dash.producer.unregister(page))
+    pn.state.onload(page.try_cookie)
+    return page.view()

@@ -1,0 +1,383 @@
+"""The replay page: recorded markets played into a private engine, traded by hand or by a
+strategy, with the equity curve and the fills and liquidations marked on the chart.
+
+Each session owns a `Player` (its own Engine: the one engine class, not the server's
+engine, so a replay never touches live accounts). A periodic callback of the session
+advances it by the wall time passed times the speed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import time
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import numpy as np
+import panel as pn
+from bokeh.models import ColumnDataSource, LinearAxis, Range1d
+from bokeh.plotting import figure
+
+from .chart import BG, PriceChart
+from .context import Dashboards
+from .live_page import RIGHT, _pnl_colors
+from .player import (
+    ACCOUNT,
+    Player,
+    Tape,
+    bracket_strategy,
+    store_ranges,
+    store_tape,
+    synthetic_tape,
+)
+from .producer import SCALE, Candles
+from .ticket import OrderTicket
+from .view import CSS, account_html, html_pane, notice, positions_frame
+
+SPEEDS = {"1×": 1.0, "10×": 10.0, "60×": 60.0, "600×": 600.0, "3600×": 3600.0, "max": 0.0}
+STRATEGIES = {"none (trade by hand)": None, "bracket ±0.3 %, re-entered": bracket_strategy}
+SIMULATED = "SIMULATED BTC_USDC (seeded random walk)"
+FRAMES = (1, 5, 15, 60, 300, 900, 3600)
+TICK_MS = 100
+
+
+def _dt(t_us: int) -> datetime:
+    return datetime.fromtimestamp(t_us / 1e6, tz=UTC).replace(tzinfo=None)
+
+
+def _us(d: datetime) -> int:
+    return int(d.replace(tzinfo=UTC).timestamp() * 1e6)
+
+
+class ReplayPage:
+    """Controls, chart, equity and account of one replay session."""
+
+    def __init__(self, dash: Dashboards) -> None:
+        self.dash = dash
+        self.player: Player | None = None
+        self.ranges: dict[str, tuple[int, int, int]] = {}
+        self.candles: Candles | None = None
+        self.events: list[dict[str, Any]] = []
+        self.alerts: list[tuple[str, str]] = []
+        self._wall = time.monotonic()
+        self.source = pn.widgets.MultiChoice(name="Recorded symbols", options=[], width=260)
+        self.range = pn.widgets.DatetimeRangePicker(name="Time range (UTC)", width=330,
+                                                    enable_seconds=True)  # fmt: skip
+        self.speed = pn.widgets.Select(name="Speed", options=list(SPEEDS), value="60×", width=90)
+        self.strategy = pn.widgets.Select(name="Strategy", options=list(STRATEGIES), width=220)
+        self.mode = pn.widgets.Select(name="Margin", options=["isolated", "cross"], width=100)
+        self.load = pn.widgets.Button(name="Load", button_type="primary", width=80, margin=(22, 5))
+        self.play = pn.widgets.Toggle(name="▶ Play", button_type="success", width=90,
+                                      margin=(22, 5), disabled=True)  # fmt: skip
+        self.seek = pn.widgets.FloatSlider(name="Position", start=0, end=1, step=0.001, value=0,
+                                           sizing_mode="stretch_width", disabled=True)  # fmt: skip
+        self.status = html_pane("", name="replay_status", sizing_mode="stretch_width")
+        self.chart = PriceChart(height=330, name="replay_chart")
+        self.equity_src = ColumnDataSource({"t": [], "equity": [], "level": []}, name="equity")
+        self.equity_fig = self._equity_figure()
+        self.account_strip = html_pane("", name="account", sizing_mode="stretch_width")
+        self.ticket = OrderTicket(self._open, lambda: self.chart_symbol, lambda: ACCOUNT)
+        self.table = pn.widgets.Tabulator(
+            positions_frame([], {}), name="positions", show_index=False, disabled=True,
+            buttons={"close": '<button class="close-btn">Close</button>'}, selectable=False,
+            sizing_mode="stretch_width", height=150, theme="fast", text_align=RIGHT,
+        )  # fmt: skip
+        self.table.on_click(self._close_clicked, column="close")
+        self.alerts_pane = html_pane("", name="alerts", sizing_mode="stretch_width")
+        self.load.on_click(self._load)
+        self.play.param.watch(self._play_changed, "value")
+        self.seek.param.watch(self._seeked, "value_throttled")
+        self.speed.param.watch(self._speed_changed, "value")
+        self.source.param.watch(self._source_changed, "value")
+        self._ignore_seek = False
+        self.callback: Any = None
+
+    @property
+    def chart_symbol(self) -> str:
+        return self.player.tape.symbols[0] if self.player else "BTC_USDC"
+
+    def _equity_figure(self) -> Any:
+        fig = figure(x_axis_type="datetime", height=170, sizing_mode="stretch_width",
+                     name="equity_chart", tools="xpan,xwheel_zoom,reset", toolbar_location=None,
+                     background_fill_color=BG, border_fill_color=BG, y_axis_location="right",
+                     title="Equity (USD) and margin level (%)")  # fmt: skip
+        fig.title.text_color = "#b2b5be"
+        fig.grid.grid_line_color = "#2a2e39"
+        fig.line("t", "equity", source=self.equity_src, color="#2962ff", line_width=2,
+                 legend_label="equity")  # fmt: skip
+        fig.extra_y_ranges = {"level": Range1d(0, 1000)}
+        fig.add_layout(LinearAxis(y_range_name="level"), "left")
+        fig.line("t", "level", source=self.equity_src, color="#ffb74d", alpha=0.7,
+                 y_range_name="level", legend_label="margin level %")  # fmt: skip
+        fig.legend.location = "top_left"
+        fig.legend.background_fill_alpha = 0.3
+        fig.legend.label_text_color = "#b2b5be"
+        fig.yaxis.formatter.use_scientific = False  # type: ignore[attr-defined]
+        return fig
+
+    def view(self) -> pn.template.BaseTemplate:
+        controls = pn.Row(self.source, self.range, self.speed, self.strategy, self.mode,
+                          self.load, self.play, sizing_mode="stretch_width")  # fmt: skip
+        right = pn.Column(html_pane("<b>Trade by hand</b>"), self.ticket.panel, width=290,
+                          styles={"background": "#1e222d", "border-radius": "6px",
+                                  "padding": "6px 10px"})  # fmt: skip
+        body = pn.Column(
+            controls, pn.Row(self.seek, self.status, sizing_mode="stretch_width"),
+            self.account_strip,
+            pn.Row(pn.Column(pn.pane.Bokeh(self.chart.figure), pn.pane.Bokeh(self.equity_fig),
+                             sizing_mode="stretch_width"), right, sizing_mode="stretch_width"),
+            pn.Tabs(("Open positions", self.table), ("Events", self.alerts_pane),
+                    dynamic=False, sizing_mode="stretch_width"),
+            sizing_mode="stretch_width",
+        )  # fmt: skip
+        badge = html_pane('<span class="feed-badge feed-REPLAY" data-state="REPLAY">REPLAY</span>',
+                             name="feed")  # fmt: skip
+        return pn.template.FastListTemplate(
+            title="workbench · replay", theme="dark", accent="#2962ff",
+            header_background="#1e222d", header=[badge],
+            main=[body], main_layout=None, raw_css=[CSS], collapsed_sidebar=True,
+        )  # fmt: skip
+
+    # ------------------------------------------------------------ loading
+    async def start(self) -> None:
+        """Find what the tick store holds (or offer simulated quotes)."""
+        con = self.dash.state.tick_db
+        if con is not None:
+            try:
+                self.ranges = await asyncio.to_thread(store_ranges, con)
+            except Exception:  # an empty or foreign store: offer the simulation
+                self.ranges = {}
+        options = [s for s in self.ranges] + [SIMULATED]
+        self.source.options = options
+        self.source.value = [options[0]]
+        self._say("Pick symbols and a range, then Load." if self.ranges else
+                  "The tick store has no recorded quotes yet: the simulated market is offered "
+                  "(record with `workbench record`, or import captures).")  # fmt: skip
+
+    def _source_changed(self, event: Any) -> None:
+        chosen = [s for s in event.new if s in self.ranges]
+        if not chosen:
+            return
+        lo = min(self.ranges[s][0] for s in chosen)
+        hi = max(self.ranges[s][1] for s in chosen)
+        self.range.start, self.range.end = _dt(lo), _dt(hi + 1)
+        self.range.value = (_dt(lo), _dt(hi + 1))
+
+    async def _load(self, _: object = None) -> None:
+        chosen = list(self.source.value)
+        if not chosen:
+            self._say("Pick at least one symbol.", error=True)
+            return
+        self.play.value = False
+        self.load.disabled = True
+        try:
+            if SIMULATED in chosen:
+                tape = await asyncio.to_thread(synthetic_tape)
+            else:
+                lo, hi = self.range.value
+                con = self.dash.state.tick_db
+                tape = await asyncio.to_thread(store_tape, con, chosen, _us(lo), _us(hi))
+        finally:
+            self.load.disabled = False
+        if not len(tape):
+            self._say("No quotes in that range.", error=True)
+            return
+        self._new_player(tape)
+
+    def _new_player(self, tape: Tape) -> None:
+        factory = STRATEGIES[self.strategy.value]
+        self.player = Player(
+            tape, margin_mode=self.mode.value, speed=SPEEDS[self.speed.value],
+            strategy=factory() if factory else None, on_event=self.events.append,
+        )  # fmt: skip
+        span = int(tape.t[-1] - tape.t[0]) // 1_000_000
+        seconds = next((f for f in FRAMES if span / f <= 400), FRAMES[-1])
+        self.candles = Candles(seconds)
+        self.chart.reset(self.candles.tail(), seconds)
+        self.chart.clear_marks()
+        self.equity_src.data = {"t": [], "equity": [], "level": []}
+        self.events.clear()
+        self.alerts.clear()
+        self.alerts_pane.object = ""
+        self.play.disabled = self.seek.disabled = False
+        self._ignore_seek = True
+        self.seek.value = 0
+        self._ignore_seek = False
+        self._refresh()
+        self._say(f"{tape.label}: {len(tape):,} quotes of {', '.join(tape.symbols)} loaded.")
+
+    # ------------------------------------------------------------ playing
+    def _play_changed(self, event: Any) -> None:
+        self.play.name = "⏸ Pause" if event.new else "▶ Play"
+        p = self.player
+        if p is None:
+            return
+        if event.new and p.done:
+            self.play.value = False
+            return
+        p.playing = bool(event.new)
+        self._wall = time.monotonic()
+        if (
+            event.new
+            and p.strategy is not None
+            and not any(r["type"] == "strategy_start" for _, r in p.commands)
+        ):
+            if p.pos == 0:
+                p.advance(0.0)  # the strategy needs a first quote to price its order
+            p.start_strategy()
+            self._refresh()
+
+    def _speed_changed(self, event: Any) -> None:
+        if self.player is not None:
+            self.player.speed = SPEEDS[event.new]
+
+    def _seeked(self, event: Any) -> None:
+        if self._ignore_seek or self.player is None:
+            return
+        p = self.player
+        before = p.pos
+        p.seek(float(event.new))
+        if p.pos < before:  # replayed from the start: the chart starts over too
+            assert self.candles is not None
+            self.candles = Candles(self.candles.seconds)
+            self.chart.clear_marks()
+            self.equity_src.data = {"t": [], "equity": [], "level": []}
+            self._chart_from(0, p.pos, reset=True)
+        else:
+            self._chart_from(before, p.pos)
+        self._refresh()
+
+    def tick(self) -> None:
+        """The session's periodic callback: play what is due."""
+        now = time.monotonic()
+        wall, self._wall = now - self._wall, now
+        p = self.player
+        if p is None or not p.playing:
+            return
+        before = p.pos
+        p.advance(wall)
+        if p.pos != before:
+            self._chart_from(before, p.pos)
+            self._refresh()
+            self._ignore_seek = True
+            self.seek.value = p.pos / len(p.tape)
+            self._ignore_seek = False
+        if p.done:
+            self.play.value = False
+            self._say(f"End of the tape: {len(p.tape):,} quotes played.")
+
+    def _chart_from(self, a: int, b: int, reset: bool = False) -> None:
+        p = self.player
+        if p is None or self.candles is None or b <= a:
+            return
+        tape = p.tape
+        sel = slice(a, b)
+        k = tape.k[sel]
+        mine = k == 0
+        t = tape.t[sel][mine]
+        mid = (tape.bid[sel][mine] + tape.ask[sel][mine]) * (SCALE / 2)
+        self.candles.add_many(t, mid)
+        if reset:
+            self.chart.reset(self.candles.tail(), self.candles.seconds)
+        else:
+            self.chart.candle(self.candles.tail(max(2, min(50, len(t)))))
+        if len(t):
+            self.chart.quote(t[-1] / 1000, float(tape.bid[sel][mine][-1]) * SCALE,
+                             float(tape.ask[sel][mine][-1]) * SCALE)  # fmt: skip
+        figs = p.figures()
+        lvl = figs["margin_level"]
+        level = float(min(lvl, Decimal(1000))) if lvl is not None else np.nan
+        point = {"t": [float(tape.t[b - 1]) / 1000], "equity": [float(figs["equity"])],
+                 "level": [level]}  # fmt: skip
+        self.equity_src.stream(point, rollover=5000)
+        self._drain_events()
+
+    def _drain_events(self) -> None:
+        sym = self.chart_symbol
+        for ev in self.events:
+            what = notice(ev)
+            if what is not None:
+                self.alerts.insert(0, what)
+            if ev.get("symbol") != sym or ev["type"] not in ("opened", "closed"):
+                continue
+            if ev["type"] == "opened":
+                self.chart.mark(ev["t"] / 1000, float(ev["price"]), ev["side"],
+                                f"{ev['side']} {ev['qty']} at {ev['price']}")  # fmt: skip
+            else:
+                kind = "liquidation" if ev["reason"] in ("liquidation", "stop_out") else "exit"
+                self.chart.mark(ev["t"] / 1000, float(ev["price"]), kind,
+                                f"{ev['reason']} at {ev['price']}: pnl {ev['pnl']}")  # fmt: skip
+        if self.events:
+            del self.alerts[60:]
+            self.alerts_pane.object = '<div class="alerts">' + "".join(
+                f'<div class="a-{lv}">{html.escape(tx)}</div>' for lv, tx in self.alerts
+            ) + "</div>"  # fmt: skip
+        self.events.clear()
+
+    def _refresh(self) -> None:
+        p = self.player
+        if p is None:
+            return
+        positions = p.engine.positions(ACCOUNT)
+        self.account_strip.object = account_html(p.figures(), positions)
+        quotes = {}
+        for sym in p.tape.symbols:
+            q = p.engine.last_quote(sym)
+            if q is not None:
+                quotes[sym] = (str(q["bid"]), str(q["ask"]))
+        frame = positions_frame(positions, quotes)
+        if not frame.equals(self.table.value):
+            self.table.value = frame
+            self.table.style.apply(_pnl_colors, subset=["upnl"])
+        when = (
+            datetime.fromtimestamp(p.t / 1e6, tz=UTC).strftime("%Y-%m-%d %H:%M:%S") if p.t else "—"
+        )
+        self.status.object = (
+            f'<span class="num" data-pos="{p.pos}" data-total="{len(p.tape)}">'
+            f"{p.tape.label} · {when} UTC · {p.pos:,} / {len(p.tape):,} quotes "
+            f"({100 * p.pos / len(p.tape):.0f} %) · {self.speed.value}</span>"
+        )
+
+    def _say(self, text: str, error: bool = False) -> None:
+        cls = "ticket-msg-error" if error else ""
+        self.status.object = f'<span class="{cls}">{html.escape(text)}</span>'
+
+    # ----------------------------------------------------------- commands
+    async def _open(
+        self, account: str, symbol: str, side: str, leverage: str, *, margin: str | None = None,
+        qty: str | None = None, take_profit: str | None = None, stop_loss: str | None = None,
+    ) -> Any:  # fmt: skip
+        p = self.player
+        if p is None or p.t is None:
+            return ({"type": "rejected", "reason": "no_price",
+                     "message": "load and play a replay first"}, None)  # fmt: skip
+        rec = {"type": "open", "symbol": symbol, "side": side, "leverage": leverage}
+        for key, v in (("margin", margin), ("qty", qty), ("take_profit", take_profit),
+                       ("stop_loss", stop_loss)):  # fmt: skip
+            if v is not None:
+                rec[key] = v
+        events = p.command(rec)
+        self._drain_events()
+        self._refresh()
+        own = next(e for e in events if e["type"] in ("opened", "rejected"))
+        return own, None
+
+    def _close_clicked(self, event: Any) -> None:
+        if self.player is None:
+            return
+        ref = self.table.value.iloc[event.row]["ref"]
+        events = self.player.command({"type": "close", "ref": ref})
+        self._drain_events()
+        self._refresh()
+        own = next((e for e in events if e["type"] in ("closed", "rejected")), None)
+        if own is not None and own["type"] == "closed":
+            self.ticket.say(f"Closed at {own['price']}, P/L {own['pnl']}", True)
+
+
+def replay_app(dash: Dashboards) -> pn.template.BaseTemplate:
+    page = ReplayPage(dash)
+    pn.state.onload(page.start)
+    page.callback = pn.state.add_periodic_callback(page.tick, period=TICK_MS)
+    return page.view()

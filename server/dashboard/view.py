@@ -1,0 +1,163 @@
+"""How the dashboards show engine figures: money to the cent, signed colours, tables.
+
+Pure functions from the engine's views and events to text, HTML and DataFrames: no
+rule of trading lives here, only presentation. Money stays Decimal until shown.
+"""
+
+from __future__ import annotations
+
+import html
+from datetime import UTC, datetime
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+import pandas as pd
+import panel as pn
+
+CENT = Decimal("0.01")
+
+POSITION_COLUMNS = ["ref", "id", "symbol", "side", "qty", "open", "last", "upnl", "margin",
+                    "leverage", "tp", "sl", "liq"]  # fmt: skip
+HISTORY_COLUMNS = ["closed at", "symbol", "side", "qty", "open", "close", "pnl", "reason"]
+
+
+def money(value: Decimal | str | None, sign: bool = False) -> str:
+    """Money to the cent, half up, with thousands separators ("5,000.00", "+12.35")."""
+    if value is None:
+        return "—"
+    d = Decimal(value).quantize(CENT, ROUND_HALF_UP)
+    if d == 0:
+        d = abs(d)  # no "-0.00"
+    return f"{d:+,.2f}" if sign else f"{d:,.2f}"
+
+
+def level(value: Decimal | None) -> str:
+    return "—" if value is None else f"{Decimal(value).quantize(CENT, ROUND_HALF_UP):,.2f} %"
+
+
+def signed_class(value: Decimal | str | None) -> str:
+    if value is None:
+        return ""
+    d = Decimal(value)
+    return "profit" if d > 0 else "loss" if d < 0 else ""
+
+
+def clock(t_us: int | None) -> str:
+    if t_us is None:
+        return "—"
+    return datetime.fromtimestamp(t_us / 1e6, tz=UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def account_html(figures: dict[str, Any], positions: list[dict[str, Any]]) -> str:
+    """The account strip: balance, equity, margins, level and the open uPnL."""
+    upnl = sum((Decimal(p["upnl"]) for p in positions), Decimal(0))
+    cells = [
+        ("Balance", money(figures["balance"]), ""),
+        ("Equity", money(figures["equity"]), ""),
+        ("Open P/L", money(upnl, sign=True), signed_class(upnl)),
+        ("Used margin", money(figures["used_margin"]), ""),
+        (
+            "Free margin",
+            money(figures["free_margin"]),
+            signed_class(figures["free_margin"]) if Decimal(figures["free_margin"]) < 0 else "",
+        ),  # fmt: skip
+        ("Margin level", level(figures["margin_level"]), _level_class(figures["margin_level"])),
+        ("Mode", html.escape(str(figures["margin_mode"])), ""),
+    ]
+    parts = "".join(
+        f'<div class="fig"><div class="label">{k}</div>'
+        f'<div class="value num {c}" data-field="{k.lower().replace(" ", "_")}">{v}</div></div>'
+        for k, v, c in cells
+    )
+    return f'<div class="account-strip">{parts}</div>'
+
+
+def _level_class(lvl: Decimal | None) -> str:
+    if lvl is None:
+        return ""
+    return "loss" if lvl < 100 else "warn" if lvl < 200 else ""
+
+
+def positions_frame(positions: list[dict[str, Any]], quotes: dict[str, Any]) -> pd.DataFrame:
+    """Open positions as text columns (exact, right-aligned by the table)."""
+    rows = []
+    for p in positions:
+        q = quotes.get(p["symbol"])
+        last = None
+        if q is not None:
+            last = q[0] if p["side"] == "long" else q[1]  # the side it would close at
+        rows.append({
+            "ref": p["ref"], "id": p["ref"][:8], "symbol": p["symbol"], "side": p["side"], "qty": p["qty"],
+            "open": p["open_price"], "last": last or "—", "upnl": money(p["upnl"], sign=True),
+            "margin": money(p["margin"]), "leverage": f'{p["leverage"]}×',
+            "tp": p["take_profit"] or "—", "sl": p["stop_loss"] or "—",
+            "liq": p["liquidation_price"] or "—",
+        })  # fmt: skip
+    return pd.DataFrame(rows, columns=POSITION_COLUMNS)
+
+
+def history_frame(orders: list[dict[str, Any]]) -> pd.DataFrame:
+    """Closed orders (the REST API's order shape), newest first."""
+    rows = [
+        {
+            "closed at": (o["closedAt"] or "").replace("T", " ")[:19],
+            "symbol": o["asset"],
+            "side": o["side"],
+            "qty": o["qty"],
+            "open": o["openingPrice"],
+            "close": o["closingPrice"],
+            "pnl": money(o["pnl"], sign=True),
+            "reason": o["closeReason"],
+        }  # fmt: skip
+        for o in orders
+    ]
+    return pd.DataFrame(rows, columns=HISTORY_COLUMNS)
+
+
+def notice(ev: dict[str, Any]) -> tuple[str, str] | None:
+    """(level, text) of an event worth a notification, else None."""
+    kind = ev["type"]
+    if kind == "closed" and ev.get("reason") in ("take_profit", "stop_loss"):
+        what = "Take-profit" if ev["reason"] == "take_profit" else "Stop-loss"
+        return ("success" if Decimal(ev["pnl"]) >= 0 else "warning",
+                f"{what} filled: {ev['symbol']} {ev['side']} at {ev['price']}, "
+                f"P/L {money(ev['pnl'], sign=True)}")  # fmt: skip
+    if kind == "closed" and ev.get("reason") in ("liquidation", "stop_out"):
+        label = "Liquidated" if ev["reason"] == "liquidation" else "Stopped out"
+        return ("error", f"{label}: {ev['symbol']} {ev['side']} at {ev['price']}, "
+                         f"P/L {money(ev['pnl'], sign=True)}")  # fmt: skip
+    if kind == "margin_call":
+        return ("warning", f"Margin call: margin level {ev.get('margin_level', '?')} %")
+    return None
+
+
+CSS = """
+:host, body { --wb-profit: #26a69a; --wb-loss: #ef5350; --wb-warn: #ffb74d; }
+.num { font-family: 'JetBrains Mono', 'DejaVu Sans Mono', monospace;
+       font-variant-numeric: tabular-nums; text-align: right; }
+.profit { color: #26a69a !important; }
+.loss { color: #ef5350 !important; }
+.warn { color: #ffb74d !important; }
+.account-strip { display: flex; gap: 22px; flex-wrap: wrap; padding: 4px 2px; }
+.account-strip .fig { min-width: 96px; }
+.account-strip .label { font-size: 11px; opacity: .65; text-transform: uppercase;
+                        letter-spacing: .04em; }
+.account-strip .value { font-size: 17px; font-weight: 600; text-align: left; }
+.feed-badge { display: inline-block; padding: 3px 10px; border-radius: 10px;
+              font-weight: 700; font-size: 12px; letter-spacing: .06em; }
+.feed-LIVE { background: #1b5e20; color: #c8e6c9; }
+.feed-SIMULATED { background: #6d4c00; color: #ffe0b2; }
+.feed-REPLAY { background: #0d47a1; color: #bbdefb; }
+.feed-STARTING, .feed-STOPPED { background: #424242; color: #eee; }
+.quote-box { font-size: 15px; }
+.quote-box .bid { color: #ef5350; } .quote-box .ask { color: #26a69a; }
+.alerts { font-size: 13px; max-height: 150px; overflow-y: auto; }
+.alerts .a-error { color: #ef5350; } .alerts .a-warning { color: #ffb74d; }
+.alerts .a-success { color: #26a69a; } .alerts .a-info { opacity: .85; }
+.ticket-msg-error { color: #ef5350; } .ticket-msg-ok { color: #26a69a; }
+"""
+
+
+def html_pane(obj: str = "", **kw: Any) -> pn.pane.HTML:
+    """An HTML pane with the dashboard's styles (panes render in their own shadow DOM)."""
+    return pn.pane.HTML(obj, stylesheets=[CSS], **kw)
