@@ -38,10 +38,12 @@ class LivePage:
     def __init__(self, dash: Dashboards) -> None:
         self.dash = dash
         self.doc = pn.state.curdoc
+        self.notifications = pn.state.notifications  # this session's (callbacks lack curdoc)
         self.account: str | None = None
         self.user_name = ""
         self.prices: dict[str, tuple[str, str]] = {}
         self.positions: list[dict[str, Any]] = []
+        self.known: dict[str, tuple[str, str]] = {}  # ref -> (symbol, side)
         self._shown: tuple[Any, ...] | None = None
         self.alerts: deque[tuple[str, str]] = deque(maxlen=50)
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -56,14 +58,17 @@ class LivePage:
                                   lambda: self.account)  # fmt: skip
         self.account_strip = html_pane("", name="account", sizing_mode="stretch_width")
         self.table = pn.widgets.Tabulator(
-            positions_frame([], {}), name="positions", show_index=False, disabled=True,
+            positions_frame([], {}), name="positions", css_classes=["positions-table"],
+            show_index=False, disabled=True,
             buttons={"close": '<button class="close-btn">Close</button>'},
-            hidden_columns=["ref"], sizing_mode="stretch_width", height=190, theme="fast", text_align=RIGHT,
+            hidden_columns=["ref"], sizing_mode="stretch_width", height=190, theme="fast",
+            text_align=RIGHT,
             stylesheets=[":host .tabulator {font-size: 13px;}"], selectable=False,
         )  # fmt: skip
         self.table.on_click(self._close_clicked, column="close")
         self.history = pn.widgets.Tabulator(
-            history_frame([]), name="history", show_index=False, disabled=True,
+            history_frame([]), name="history", css_classes=["history-table"],
+            show_index=False, disabled=True,
             sizing_mode="stretch_width", height=190, theme="fast", text_align=RIGHT,
             selectable=False,
         )  # fmt: skip
@@ -73,6 +78,8 @@ class LivePage:
         self.logout = pn.widgets.Button(name="Log out", button_type="light", width=80,
                                         visible=False)  # fmt: skip
         self.logout.on_click(self._logout)
+        for sym, (_s, _t, bid, ask) in dash.producer.last.items():
+            self.prices[sym] = (fmt_price(bid), fmt_price(ask))
         self.symbol.param.watch(self._reseed, "value")
         self.frame.param.watch(self._reseed, "value")
         self._reseed()
@@ -118,7 +125,7 @@ class LivePage:
             header_background="#1e222d",
             header=[pn.Row(self.feed, self.who, self.logout, align="center")],
             main=[self.main], main_layout=None, raw_css=[CSS], collapsed_sidebar=True,
-            notifications=pn.state.notifications,
+            notifications=self.notifications,
         )  # fmt: skip
         return tpl
 
@@ -177,17 +184,20 @@ class LivePage:
             self._show_account(*push.account)
 
     def _on_event(self, ev: dict[str, Any]) -> None:
-        what = notice(ev)
+        if ev["type"] == "opened":
+            self.known[ev["ref"]] = (ev["symbol"], ev["side"])
+        what = notice(ev, self.known)
         if what is not None:
             level, text = what
             self.alerts.appendleft((level, text))
             self.alerts_pane.object = '<div class="alerts">' + "".join(
                 f'<div class="a-{lv}">{html.escape(tx)}</div>' for lv, tx in self.alerts
             ) + "</div>"  # fmt: skip
-            toast = pn.state.notifications
+            toast = self.notifications
             if toast is not None:
                 getattr(toast, level if level != "success" else "success")(text, duration=6000)
-        if ev["type"] in ("opened", "closed") and ev.get("symbol") == self.symbol.value:
+        symbol = self.known.get(ev.get("ref", ""), ("", ""))[0]
+        if ev["type"] in ("opened", "closed") and symbol == self.symbol.value:
             t = ev["t"] / 1000
             if ev["type"] == "opened":
                 self.chart.mark(t, float(ev["price"]), ev["side"],
@@ -201,6 +211,8 @@ class LivePage:
 
     def _show_account(self, figures: dict[str, Any], positions: list[dict[str, Any]]) -> None:
         self.positions = positions
+        for p in positions:
+            self.known[p["ref"]] = (p["symbol"], p["side"])
         key = (tuple(sorted(figures.items(), key=lambda kv: kv[0])),
                tuple(tuple(p.values()) for p in positions),
                tuple(self.prices.get(p["symbol"]) for p in positions))  # fmt: skip
@@ -249,8 +261,8 @@ class LivePage:
             self.ticket.say(f"<b>{html.escape(ev['reason'])}</b>: "
                             f"{html.escape(ev.get('message', ''))}", False)  # fmt: skip
         else:
-            self.ticket.say(f"Closed {ev['symbol']} {ev['side']} at {ev['price']}, "
-                            f"P/L {ev['pnl']}", True)  # fmt: skip
+            symbol, side = self.known.get(ref, ("", ""))
+            self.ticket.say(f"Closed {symbol} {side} at {ev['price']}, P/L {ev['pnl']}", True)
 
     async def _load_history(self) -> None:
         account = self.account

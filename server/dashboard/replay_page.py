@@ -60,6 +60,7 @@ class ReplayPage:
         self.ranges: dict[str, tuple[int, int, int]] = {}
         self.candles: Candles | None = None
         self.events: list[dict[str, Any]] = []
+        self.known: dict[str, tuple[str, str]] = {}  # ref -> (symbol, side)
         self.alerts: list[tuple[str, str]] = []
         self._wall = time.monotonic()
         self.source = pn.widgets.MultiChoice(name="Recorded symbols", options=[], width=260)
@@ -80,8 +81,10 @@ class ReplayPage:
         self.account_strip = html_pane("", name="account", sizing_mode="stretch_width")
         self.ticket = OrderTicket(self._open, lambda: self.chart_symbol, lambda: ACCOUNT)
         self.table = pn.widgets.Tabulator(
-            positions_frame([], {}), name="positions", show_index=False, disabled=True,
+            positions_frame([], {}), name="positions", css_classes=["positions-table"],
+            show_index=False, disabled=True,
             buttons={"close": '<button class="close-btn">Close</button>'}, selectable=False,
+            hidden_columns=["ref"],
             sizing_mode="stretch_width", height=150, theme="fast", text_align=RIGHT,
         )  # fmt: skip
         self.table.on_click(self._close_clicked, column="close")
@@ -297,10 +300,13 @@ class ReplayPage:
     def _drain_events(self) -> None:
         sym = self.chart_symbol
         for ev in self.events:
-            what = notice(ev)
+            if ev["type"] == "opened":
+                self.known[ev["ref"]] = (ev["symbol"], ev["side"])
+            what = notice(ev, self.known)
             if what is not None:
                 self.alerts.insert(0, what)
-            if ev.get("symbol") != sym or ev["type"] not in ("opened", "closed"):
+            symbol = self.known.get(ev.get("ref", ""), ("", ""))[0]
+            if symbol != sym or ev["type"] not in ("opened", "closed"):
                 continue
             if ev["type"] == "opened":
                 self.chart.mark(ev["t"] / 1000, float(ev["price"]), ev["side"],

@@ -42,6 +42,7 @@ class OrderTicket:
     def __init__(self, open_order: Open, symbol: Callable[[], str],
                  account: Callable[[], str | None]) -> None:  # fmt: skip
         self.open_order = open_order
+        self.said = 0
         self.symbol = symbol
         self.account = account
         self.side = pn.widgets.RadioButtonGroup(
@@ -84,8 +85,11 @@ class OrderTicket:
         self.amount.value = "100" if event.new.startswith("Margin") else "0.001"
 
     def say(self, text: str, ok: bool) -> None:
+        self.said += 1
         cls = "ticket-msg-ok" if ok else "ticket-msg-error"
-        self.message.object = f'<div class="{cls}" data-ok="{str(ok).lower()}">{text}</div>'
+        self.message.object = (
+            f'<div class="{cls}" data-ok="{str(ok).lower()}" data-n="{self.said}">{text}</div>'
+        )
 
     async def _submit(self, _: object = None) -> None:
         account = self.account()

@@ -87,7 +87,8 @@ def positions_frame(positions: list[dict[str, Any]], quotes: dict[str, Any]) -> 
         if q is not None:
             last = q[0] if p["side"] == "long" else q[1]  # the side it would close at
         rows.append({
-            "ref": p["ref"], "id": p["ref"][:8], "symbol": p["symbol"], "side": p["side"], "qty": p["qty"],
+            "ref": p["ref"], "id": p["ref"][:8], "symbol": p["symbol"], "side": p["side"],
+            "qty": p["qty"],
             "open": p["open_price"], "last": last or "—", "upnl": money(p["upnl"], sign=True),
             "margin": money(p["margin"]), "leverage": f'{p["leverage"]}×',
             "tp": p["take_profit"] or "—", "sl": p["stop_loss"] or "—",
@@ -114,20 +115,22 @@ def history_frame(orders: list[dict[str, Any]]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=HISTORY_COLUMNS)
 
 
-def notice(ev: dict[str, Any]) -> tuple[str, str] | None:
-    """(level, text) of an event worth a notification, else None."""
+def notice(ev: dict[str, Any], known: dict[str, tuple[str, str]]) -> tuple[str, str] | None:
+    """(level, text) of an event worth a notification, else None. `known` maps a position's
+    ref to its (symbol, side): a `closed` event names only the ref."""
     kind = ev["type"]
-    if kind == "closed" and ev.get("reason") in ("take_profit", "stop_loss"):
-        what = "Take-profit" if ev["reason"] == "take_profit" else "Stop-loss"
-        return ("success" if Decimal(ev["pnl"]) >= 0 else "warning",
-                f"{what} filled: {ev['symbol']} {ev['side']} at {ev['price']}, "
-                f"P/L {money(ev['pnl'], sign=True)}")  # fmt: skip
-    if kind == "closed" and ev.get("reason") in ("liquidation", "stop_out"):
-        label = "Liquidated" if ev["reason"] == "liquidation" else "Stopped out"
-        return ("error", f"{label}: {ev['symbol']} {ev['side']} at {ev['price']}, "
-                         f"P/L {money(ev['pnl'], sign=True)}")  # fmt: skip
+    if kind == "closed":
+        symbol, side = known.get(ev["ref"], ("position", ev["ref"][:8]))
+        reason = ev.get("reason")
+        what = {"take_profit": "Take-profit filled", "stop_loss": "Stop-loss filled",
+                "liquidation": "Liquidated", "stop_out": "Stopped out"}.get(reason)  # fmt: skip
+        if what is None:
+            return None
+        level = "error" if reason in ("liquidation", "stop_out") else (
+            "success" if Decimal(ev["pnl"]) >= 0 else "warning")  # fmt: skip
+        return level, f"{what}: {symbol} {side} at {ev['price']}, P/L {money(ev['pnl'], sign=True)}"
     if kind == "margin_call":
-        return ("warning", f"Margin call: margin level {ev.get('margin_level', '?')} %")
+        return "warning", f"Margin call: margin level {ev.get('margin_level', '?')} %"
     return None
 
 
