@@ -17,7 +17,7 @@ from fastapi import FastAPI
 from ..config import ServerConfig
 from ..state import ServerState
 from .context import Dashboards
-from .guard import OriginGuard, destroy_lost_sessions
+from .guard import OriginGuard, SessionIdGuard, destroy_lost_sessions
 from .producer import Producer
 
 PATH = "/dashboard"
@@ -49,12 +49,14 @@ def mount(app: FastAPI, config: ServerConfig, secret: bytes) -> Dashboards:
 
     producer = Producer(read_accounts, lambda: get_state().feed_status())
     dash = Dashboards(get_state, producer, local_account=config.local_account)
+    key = session_key(secret)
     add_applications(
         {PATH: lambda: live_app(dash), REPLAY_PATH: lambda: replay_app(dash)},
         app=app, title={PATH: "workbench · paper trading", REPLAY_PATH: "workbench · replay"},
-        secret_key=session_key(secret), sign_sessions=True,
+        secret_key=key, sign_sessions=True,
         check_unused_sessions_milliseconds=5000, unused_session_lifetime_milliseconds=10000,
     )  # fmt: skip
+    app.add_middleware(SessionIdGuard, prefix=PATH, secret_key=key)
     app.add_middleware(OriginGuard, allowed=config.cors_origins)
     return dash
 
