@@ -67,7 +67,9 @@ def test_only_session_ids_the_server_signed_are_served(server: Server) -> None:
     ok = httpx.get(server.url + "/dashboard", params={"bokeh-session-id": signed}, timeout=30)
     assert ok.status_code == 200
     other = generate_session_id(secret_key=b"x" * 64, signed=True)  # someone else's key
-    assert httpx.get(server.url + "/dashboard", params={"bokeh-session-id": other}).status_code == 403
+    assert (
+        httpx.get(server.url + "/dashboard", params={"bokeh-session-id": other}).status_code == 403
+    )
 
 
 def _sessions(server: Server) -> int:

@@ -23,7 +23,7 @@ from .context import Dashboards, LoginFailed
 from .login import LoginCard
 from .producer import FRAMES, SCALE, Push
 from .ticket import OrderTicket
-from .view import CSS, account_html, history_frame, html_pane, notice, positions_frame
+from .view import CSS, account_html, history_frame, html_pane, money, notice, positions_frame
 
 log = logging.getLogger(__name__)
 
@@ -262,7 +262,8 @@ class LivePage:
                             f"{html.escape(ev.get('message', ''))}", False)  # fmt: skip
         else:
             symbol, side = self.known.get(ref, ("", ""))
-            self.ticket.say(f"Closed {symbol} {side} at {ev['price']}, P/L {ev['pnl']}", True)
+            pnl = money(ev["pnl"], sign=True)
+            self.ticket.say(f"Closed {symbol} {side} at {ev['price']}, P/L {pnl}", True)
 
     async def _load_history(self) -> None:
         account = self.account

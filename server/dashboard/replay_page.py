@@ -12,12 +12,12 @@ import asyncio
 import html
 import time
 from datetime import UTC, datetime
-from decimal import Decimal
+from functools import partial
 from typing import Any
 
 import numpy as np
 import panel as pn
-from bokeh.models import ColumnDataSource, LinearAxis, Range1d
+from bokeh.models import ColumnDataSource, DataRange1d, LinearAxis
 from bokeh.plotting import figure
 
 from .chart import BG, PriceChart
@@ -34,7 +34,7 @@ from .player import (
 )
 from .producer import SCALE, Candles
 from .ticket import OrderTicket
-from .view import CSS, account_html, html_pane, notice, positions_frame
+from .view import CSS, account_html, html_pane, money, notice, positions_frame
 
 SPEEDS = {"1×": 1.0, "10×": 10.0, "60×": 60.0, "600×": 600.0, "3600×": 3600.0, "max": 0.0}
 STRATEGIES = {"none (trade by hand)": None, "bracket ±0.3 %, re-entered": bracket_strategy}
@@ -56,6 +56,7 @@ class ReplayPage:
 
     def __init__(self, dash: Dashboards) -> None:
         self.dash = dash
+        self.doc = pn.state.curdoc
         self.player: Player | None = None
         self.ranges: dict[str, tuple[int, int, int]] = {}
         self.candles: Candles | None = None
@@ -70,7 +71,7 @@ class ReplayPage:
         self.strategy = pn.widgets.Select(name="Strategy", options=list(STRATEGIES), width=220)
         self.mode = pn.widgets.Select(name="Margin", options=["isolated", "cross"], width=100)
         self.load = pn.widgets.Button(name="Load", button_type="primary", width=80, margin=(22, 5))
-        self.play = pn.widgets.Toggle(name="▶ Play", button_type="success", width=90,
+        self.play = pn.widgets.Toggle(name="Play", button_type="success", width=90,
                                       margin=(22, 5), disabled=True)  # fmt: skip
         self.seek = pn.widgets.FloatSlider(name="Position", start=0, end=1, step=0.001, value=0,
                                            sizing_mode="stretch_width", disabled=True)  # fmt: skip
@@ -108,12 +109,13 @@ class ReplayPage:
                      title="Equity (USD) and margin level (%)")  # fmt: skip
         fig.title.text_color = "#b2b5be"
         fig.grid.grid_line_color = "#2a2e39"
-        fig.line("t", "equity", source=self.equity_src, color="#2962ff", line_width=2,
-                 legend_label="equity")  # fmt: skip
-        fig.extra_y_ranges = {"level": Range1d(0, 1000)}
+        eq = fig.line("t", "equity", source=self.equity_src, color="#2962ff", line_width=2,
+                      legend_label="equity")  # fmt: skip
+        lvl = fig.line("t", "level", source=self.equity_src, color="#ffb74d", alpha=0.7,
+                       y_range_name="level", legend_label="margin level %")  # fmt: skip
+        fig.y_range = DataRange1d(renderers=[eq])
+        fig.extra_y_ranges = {"level": DataRange1d(renderers=[lvl])}
         fig.add_layout(LinearAxis(y_range_name="level"), "left")
-        fig.line("t", "level", source=self.equity_src, color="#ffb74d", alpha=0.7,
-                 y_range_name="level", legend_label="margin level %")  # fmt: skip
         fig.legend.location = "top_left"
         fig.legend.background_fill_alpha = 0.3
         fig.legend.label_text_color = "#b2b5be"
@@ -187,7 +189,8 @@ class ReplayPage:
         if not len(tape):
             self._say("No quotes in that range.", error=True)
             return
-        self._new_player(tape)
+        # after an await the document is not locked: Bokeh models change on its next tick
+        self.doc.add_next_tick_callback(partial(self._new_player, tape))
 
     def _new_player(self, tape: Tape) -> None:
         factory = STRATEGIES[self.strategy.value]
@@ -213,7 +216,7 @@ class ReplayPage:
 
     # ------------------------------------------------------------ playing
     def _play_changed(self, event: Any) -> None:
-        self.play.name = "⏸ Pause" if event.new else "▶ Play"
+        self.play.name = "Pause" if event.new else "Play"
         p = self.player
         if p is None:
             return
@@ -291,7 +294,7 @@ class ReplayPage:
                              float(tape.ask[sel][mine][-1]) * SCALE)  # fmt: skip
         figs = p.figures()
         lvl = figs["margin_level"]
-        level = float(min(lvl, Decimal(1000))) if lvl is not None else np.nan
+        level = float(lvl) if lvl is not None else np.nan
         point = {"t": [float(tape.t[b - 1]) / 1000], "equity": [float(figs["equity"])],
                  "level": [level]}  # fmt: skip
         self.equity_src.stream(point, rollover=5000)
@@ -365,10 +368,13 @@ class ReplayPage:
             if v is not None:
                 rec[key] = v
         events = p.command(rec)
-        self._drain_events()
-        self._refresh()
+        self.doc.add_next_tick_callback(self._after_command)
         own = next(e for e in events if e["type"] in ("opened", "rejected"))
         return own, None
+
+    def _after_command(self) -> None:
+        self._drain_events()
+        self._refresh()
 
     def _close_clicked(self, event: Any) -> None:
         if self.player is None:
@@ -379,7 +385,7 @@ class ReplayPage:
         self._refresh()
         own = next((e for e in events if e["type"] in ("closed", "rejected")), None)
         if own is not None and own["type"] == "closed":
-            self.ticket.say(f"Closed at {own['price']}, P/L {own['pnl']}", True)
+            self.ticket.say(f"Closed at {own['price']}, P/L {money(own['pnl'], sign=True)}", True)
 
 
 def replay_app(dash: Dashboards) -> pn.template.BaseTemplate:

@@ -1,0 +1,63 @@
+"""The replay page in Chromium: recorded quotes (the real captures when they are beside the
+repository, else simulated ones written to the tick store) played into a private engine
+with a strategy trading; the chart, the equity curve and the trade marks grow."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from browser_helpers import chromium, model_js, shot, wait_for
+from server_helpers import Server, running_server
+
+from workbench.demo import _store_ticks
+
+
+@pytest.fixture(scope="module")
+def replay_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, list[str]]]:
+    data = tmp_path_factory.mktemp("replay") / "data"
+    data.mkdir(parents=True)
+    symbols, _source = _store_ticks(data / "workbench.duckdb", say=lambda _m: None)
+    with running_server(data, feed="synthetic") as srv:
+        yield srv, symbols
+
+
+def _length(page, source: str) -> int:  # type: ignore[no-untyped-def]
+    return int(page.evaluate(model_js(source, "m.data.t.length")) or 0)
+
+
+def test_a_replay_plays_trades_and_its_chart_grows(replay_server: tuple[Server, list[str]]) -> None:
+    server, symbols = replay_server
+    with chromium() as browser:
+        page = browser.new_page(viewport={"width": 1440, "height": 900})
+        page.goto(server.url + "/dashboard/replay")
+        page.get_by_text("Pick symbols and a range, then Load.").wait_for(timeout=20_000)
+        # the recorded symbols of the tick store are offered, the first one chosen
+        shot(page, "dashboard-replay-start")
+        page.get_by_label("Strategy").select_option(label="bracket ±0.3 %, re-entered")
+        page.get_by_label("Speed").select_option(label="60×")
+        page.get_by_role("button", name="Load").click()
+        page.get_by_text("quotes of").first.wait_for(timeout=30_000)
+        total = int(page.locator("[data-total]").get_attribute("data-total") or 0) if page.locator(
+            "[data-total]").count() else None  # fmt: skip
+        page.get_by_role("button", name="▶ Play").click()
+        first = wait_for(lambda: _length(page, "candles"), "the first candles")
+        wait_for(lambda: _length(page, "candles") > first + 5, "the chart to grow")
+        wait_for(lambda: _length(page, "equity") > 3, "the equity curve")
+        wait_for(lambda: _length(page, "marks") >= 1, "the strategy's entry marked")
+        # trade by hand against the replay: close the strategy's position with its button
+        page.locator(".positions-table").get_by_role("button", name="Close").first.click()
+        wait_for(lambda: "exit" in (page.evaluate(model_js("marks", "Array.from(m.data.kind)"))
+                                    or []), "the exit marked")  # fmt: skip
+        pos = wait_for(lambda: int(page.locator("[data-pos]").get_attribute("data-pos") or 0),
+                       "the replay position")  # fmt: skip
+        assert pos > 0 and (total is None or pos <= total)
+        shot(page, "dashboard-replay")
+        kinds = page.evaluate(model_js("marks", "Array.from(m.data.kind)"))
+        assert kinds[0] == "long" and "exit" in kinds, kinds
+
+
+def test_the_tick_store_is_where_the_replay_reads(replay_server: tuple[Server, list[str]]) -> None:
+    server, _ = replay_server
+    assert Path(server.data_dir / "workbench.duckdb").is_file()
