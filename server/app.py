@@ -214,6 +214,8 @@ def _close_state(state: ServerState) -> None:
 async def _reconcile_accounts(state: ServerState, say: Callable[[str], object]) -> None:
     """Every user has its engine account (a crash between the two writes is mended here)."""
     ids = await asyncio.to_thread(state.users.ids)
+    if state.config.local_account is not None:
+        ids.append(state.config.local_account)
     have: Any = await state.desk.read(lambda e: set(e.by_name))
     missing = [u for u in ids if u not in have]
     for uid in missing:

@@ -46,6 +46,38 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p.set_defaults(func=serve)
 
 
+def add_dashboard_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser(
+        "dashboard",
+        help="the dashboards alone, for one local user (no login) on a replay or simulation",
+        description="The live and replay dashboards for one person on this machine: no "
+        "accounts, no login (one local paper account), prices from a replay of the tick "
+        "store, the simulation (default) or Backpack. Listens on 127.0.0.1 only.",
+    )
+    p.add_argument("--port", type=int, default=5006, help="port to listen on")
+    p.add_argument("--data-dir", type=Path, default=Path("data/dashboard"),
+                   help="journal and account of the local user")  # fmt: skip
+    p.add_argument("--ticks", type=Path, default=Path("data/workbench.duckdb"),
+                   help="the tick store to replay from")  # fmt: skip
+    p.add_argument("--feed", default="synthetic",
+                   help="synthetic (default), backpack, or replay:SYMBOLS@FROM..TO")  # fmt: skip
+    p.add_argument("--speed", type=float, default=1.0, help="replay speed (0: max)")
+    p.set_defaults(func=dashboard)
+
+
+def dashboard(args: argparse.Namespace) -> int:
+    """`workbench dashboard`: the same pages, one local user, no login."""
+    try:
+        spec = parse_feed_spec(args.feed)
+    except ValueError as e:
+        print(f"workbench dashboard: {e}", file=sys.stderr)
+        return 2
+    config = ServerConfig(host="127.0.0.1", port=args.port, data_dir=args.data_dir,
+                          feed=str(spec), replay_speed=args.speed, local_account="local",
+                          tick_store=args.ticks)  # fmt: skip
+    return _run(config, access_log=False)
+
+
 def serve(args: argparse.Namespace) -> int:
     try:
         spec = parse_feed_spec(args.feed)
@@ -67,6 +99,10 @@ def serve(args: argparse.Namespace) -> int:
         except ValueError as e:
             print(f"workbench serve: {e}", file=sys.stderr)
             return 2
+    return _run(config, access_log=args.access_log)
+
+
+def _run(config: ServerConfig, *, access_log: bool) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     # the feed says on the console when Backpack is unreachable and when it returns; the
     # recorder's per-retry warnings would only repeat it
@@ -78,7 +114,7 @@ def serve(args: argparse.Namespace) -> int:
     app = create_app(config)
     uvicorn.run(
         app, host=config.host, port=config.port, log_level="warning",
-        access_log=args.access_log, timeout_graceful_shutdown=5,
+        access_log=access_log, timeout_graceful_shutdown=5,
     )  # fmt: skip
     print("workbench serve: stopped; everything acknowledged is journaled under "
           f"{config.data_dir}")  # fmt: skip

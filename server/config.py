@@ -36,6 +36,7 @@ class ServerConfig:
     secure_cookies: bool = False  # set on when served over https
     dashboard: bool = True  # the Panel pages at /dashboard
     local_account: str | None = None  # `workbench dashboard`: one local user, no login
+    tick_store: Path | None = None  # default: data_dir / workbench.duckdb
 
     @property
     def base_url(self) -> str:
@@ -44,4 +45,4 @@ class ServerConfig:
 
     @property
     def tick_db(self) -> Path:
-        return self.data_dir / "workbench.duckdb"
+        return self.tick_store or self.data_dir / "workbench.duckdb"

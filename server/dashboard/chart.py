@@ -9,7 +9,7 @@ from bokeh.plotting import figure
 
 UP, DOWN = "#26a69a", "#ef5350"
 BG = "#131722"
-KEEP_QUOTES = 3000
+KEEP_QUOTES = 1200
 KEEP_CANDLES = 600
 
 

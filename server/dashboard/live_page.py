@@ -130,26 +130,36 @@ class LivePage:
         return tpl
 
     # --------------------------------------------------------------- login
-    async def try_cookie(self) -> None:
-        """Log in with the API token the browser already holds (cookie), if any."""
+    def login_from_request(self) -> None:
+        """At page build: the local user, or the API token the browser holds (cookie)."""
         if self.dash.local_account is not None:
-            await self._logged_in(self.dash.local_account, "local")
+            self._enter(self.dash.local_account, "local")
             return
         try:
             account, name = self.dash.from_cookies(pn.state.headers or {}, pn.state.cookies or {})
         except LoginFailed:
             return
-        await self._logged_in(account, name)
+        self._enter(account, name)
+
+    async def load_account(self) -> None:
+        """Once the page is up: the figures and history of the logged-in account."""
+        account = self.account
+        if account is None:
+            return
+        figures, positions = await self.dash.state.desk.summary(account)
+        self._show_account(figures, positions)
+        await self._load_history()
 
     async def _logged_in(self, account: str, name: str) -> None:
+        self._enter(account, name)
+        await self.load_account()
+
+    def _enter(self, account: str, name: str) -> None:
         self.account = account
         self.user_name = name
         self.who.object = f'<span class="who">{html.escape(name)}</span>'
         self.logout.visible = self.dash.local_account is None
         self._show_login_or_trading()
-        figures, positions = await self.dash.state.desk.summary(account)
-        self._show_account(figures, positions)
-        await self._load_history()
 
     def _logout(self, _: object = None) -> None:
         self.account = None
@@ -289,5 +299,6 @@ def live_app(dash: Dashboards) -> pn.template.BaseTemplate:
     page = LivePage(dash)
     dash.producer.register(page)
     pn.state.on_session_destroyed(lambda _ctx: dash.producer.unregister(page))
-    pn.state.onload(page.try_cookie)
+    page.login_from_request()
+    pn.state.onload(page.load_account)
     return page.view()

@@ -159,7 +159,7 @@ class ReplayPage:
         self.source.value = [options[0]]
         self._say("Pick symbols and a range, then Load." if self.ranges else
                   "The tick store has no recorded quotes yet: the simulated market is offered "
-                  "(record with `workbench record`, or import captures).")  # fmt: skip
+                  "(record with `workbench record`, or `workbench import` captures).")  # fmt: skip
 
     def _source_changed(self, event: Any) -> None:
         chosen = [s for s in event.new if s in self.ranges]
