@@ -35,11 +35,22 @@ lint: $(STAMP)
 	$(BIN)/ruff check workbench server tests benchmarks notebooks
 	$(BIN)/ruff format --check workbench server tests benchmarks notebooks
 
-bench: $(STAMP)
+# NautilusTrader needs pandas < 3 and an older uvloop than ours: it gets a venv of its own
+# (bench only; `make test` never installs it). Our engine needs only the standard library.
+BENCH := .venv-bench
+$(BENCH)/.installed: $(STAMP)
+	@test -x $(BENCH)/bin/python || $(PYTHON) -m venv $(BENCH)
+	$(BIN)/uv pip install -q --python $(BENCH)/bin/python nautilus-trader==1.221.0 numpy==2.4.6
+	$(BIN)/uv pip install -q --python $(BENCH)/bin/python --no-deps -e .
+	@touch $@
+
+bench: $(STAMP) $(CHROMIUM) $(BENCH)/.installed
 	$(BIN)/python benchmarks/engine_throughput.py
 	$(BIN)/python benchmarks/engine_vs_backtrader.py
+	$(BENCH)/bin/python benchmarks/engine_vs_nautilus.py
 	$(BIN)/python benchmarks/api_load.py
 	$(BIN)/python benchmarks/recovery.py
+	$(BIN)/python benchmarks/dashboard_load.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(BENCH) .pytest_cache .ruff_cache
