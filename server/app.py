@@ -105,6 +105,7 @@ def create_app(config: ServerConfig, *, say: Callable[[str], object] = print) ->
             config.feed, state.live.sequencer,  # type: ignore[arg-type]
             db_path=config.tick_db, symbols=config.symbols, say=say, url=config.backpack_url,
             fallback_after=config.fallback_after, speed=config.replay_speed, start_bids=bids,
+            replay_delay=config.replay_delay,
         )  # fmt: skip
         state.feed = feed
         task = asyncio.create_task(feed.run(), name="feed")

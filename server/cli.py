@@ -32,6 +32,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
                         "synthetic, or replay:SYMBOLS@FROM..TO")  # fmt: skip
     p.add_argument("--speed", type=float, default=1.0,
                    help="replay speed: 1 is real time, 0 as fast as possible")  # fmt: skip
+    p.add_argument("--replay-delay", type=float, default=0.0, metavar="SECONDS",
+                   help="seconds before a replay starts (open dashboards first)")  # fmt: skip
     p.add_argument("--backpack-url", default=ServerConfig.backpack_url, help="Backpack WebSocket")
     p.add_argument(
         "--cors-origin",
@@ -87,7 +89,7 @@ def serve(args: argparse.Namespace) -> int:
     config = ServerConfig(
         host=args.host, port=args.port, data_dir=args.data_dir, feed=str(spec),
         backpack_url=args.backpack_url, replay_speed=args.speed,
-        fallback_after=args.fallback_after,
+        fallback_after=args.fallback_after, replay_delay=args.replay_delay,
     )  # fmt: skip
     if args.cors_origin:
         config.cors_origins = tuple(args.cors_origin)

@@ -26,6 +26,7 @@ class ServerConfig:
     backpack_url: str = "wss://ws.backpack.exchange"
     fallback_after: float = 5.0
     replay_speed: float = 1.0
+    replay_delay: float = 0.0  # seconds before a replay feed starts
     cors_origins: tuple[str, ...] = field(default_factory=_origins_from_env)
     max_body_bytes: int = 64 * 1024
     token_ttl_s: int = 24 * 3600

@@ -13,6 +13,7 @@ Every quote reaches the sink through one funnel that counts it and keeps the las
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -66,11 +67,13 @@ class FeedSupervisor:
         start_bids: Mapping[str, int] | None = None,
         recorder_options: Mapping[str, Any] | None = None,
         max_backlog: int = 20_000,
+        replay_delay: float = 0.0,
     ) -> None:
         self.spec = parse_feed_spec(spec) if isinstance(spec, str) else spec
         if fallback_after <= 0:
             raise ValueError("fallback_after must be a positive number of seconds")
         self.sink, self._say, self.url = sink, say, url
+        self.replay_delay = replay_delay
         self.replay: ReplayFeed | None = None
         self.live: LiveFeed | None = None
         kind = self.spec.kind
@@ -232,6 +235,12 @@ class FeedSupervisor:
         hi = iso(rp.spec.end_us) if rp.spec.end_us is not None else "the end"
         pace = "as fast as possible" if rp.speed == 0 else f"at {rp.speed:g}x"
         missing = f" (none stored for {', '.join(rp.missing)})" if rp.missing else ""
+        if self.replay_delay > 0:
+            self.set_state(REPLAY, "replay", f"replay starts in {self.replay_delay:g} s")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop_evt.wait(), self.replay_delay)
+            if self._stop_evt.is_set():
+                return
         self.set_state(
             REPLAY, "replay", "replaying",
             f"Feed: REPLAY of {rp.total} stored quotes of {', '.join(rp.symbols)} "
