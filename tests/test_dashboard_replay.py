@@ -41,7 +41,7 @@ def test_a_replay_plays_trades_and_its_chart_grows(replay_server: tuple[Server, 
         page.get_by_text("quotes of").first.wait_for(timeout=30_000)
         total = int(page.locator("[data-total]").get_attribute("data-total") or 0) if page.locator(
             "[data-total]").count() else None  # fmt: skip
-        page.get_by_role("button", name="▶ Play").click()
+        page.get_by_role("button", name="Play", exact=True).click()
         first = wait_for(lambda: _length(page, "candles"), "the first candles")
         wait_for(lambda: _length(page, "candles") > first + 5, "the chart to grow")
         wait_for(lambda: _length(page, "equity") > 3, "the equity curve")

@@ -7,9 +7,10 @@ from decimal import Decimal
 
 import numpy as np
 
-from server.dashboard.player import Player, bracket_strategy, synthetic_tape
+from server.dashboard.player import Player, synthetic_tape
 from server.dashboard.producer import Candles, Producer
 from server.dashboard.view import money, notice
+from workbench.backtest.examples import Bracket
 
 
 def test_candles_in_bulk_equal_candles_one_by_one() -> None:
@@ -27,7 +28,7 @@ def test_candles_in_bulk_equal_candles_one_by_one() -> None:
 
 def test_seeking_back_replays_to_the_same_state() -> None:
     tape = synthetic_tape(quotes=20_000)
-    p = Player(tape, speed=0, strategy=bracket_strategy("0.001"), max_step=500)
+    p = Player(tape, speed=0, strategy=lambda: Bracket(band="0.001"), max_step=500)
     p.playing = True
     p.advance(0.1)
     p.start_strategy()

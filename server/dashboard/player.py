@@ -3,21 +3,22 @@
 The replay page owns one `Player` per browser session. `advance(wall_seconds)` feeds the
 quotes that `speed` makes due (all of them at once for "max"); `seek(fraction)` goes to a
 point of the tape (backwards by replaying from the start: the engine is deterministic,
-so the same quotes and the same commands give the same state). Trades by hand and a
-strategy's orders are engine commands at the engine's time; what happened is read from
-the engine's events, nothing is computed here.
+so the same quotes and the same commands give the same state). Trades by hand are engine
+commands at the engine's time; a strategy is a `workbench.backtest.Strategy` trading
+through its `Context` (the engine's public API), as in a backtest. What happened is read
+from the engine's events; nothing is computed here.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import Any
 
 import duckdb
 import numpy as np
 
+from workbench.backtest.strategy import Clock, Context, Strategy
 from workbench.domain import Instrument
 from workbench.engine import Engine
 from workbench.feeds.synthetic import SyntheticFeed
@@ -86,7 +87,7 @@ class Player:
     margin_mode: str = "isolated"
     balance: str = "5000"
     speed: float = 60.0
-    strategy: Callable[[Player, Event], None] | None = None
+    strategy: Callable[[], Strategy] | None = None  # makes a fresh workbench.backtest Strategy
     on_event: Callable[[Event], None] | None = None
     max_step: int = 50_000
     pos: int = 0
@@ -108,12 +109,16 @@ class Player:
         self.engine = eng
         self.pos = 0
         self._next_cmd = 0
+        self.clock = Clock()
+        self.ctx = Context(eng, ACCOUNT, self.clock, list(self.tape.symbols))
+        self.running: Strategy | None = None  # once started: a fresh one after each restart
 
     def _event(self, ev: Event) -> None:
         if self.on_event is not None:
             self.on_event(ev)
-        if self.strategy is not None and ev.get("account") == ACCOUNT:
-            self.strategy(self, ev)
+        if self.running is not None and ev.get("account") == ACCOUNT:
+            self.clock.t = max(self.engine.now, 0)
+            self.running.on_event(self.ctx, ev)
 
     # ----------------------------------------------------------- playing
     @property
@@ -189,35 +194,16 @@ class Player:
             rec = {"type": "strategy_start", "account": ACCOUNT}
             self.commands.append((self.pos, rec))
             self._next_cmd = len(self.commands)
-            self.strategy(self, rec)
+            self._replay(rec)
 
     def _replay(self, rec: dict[str, Any]) -> None:
         if rec["type"] == "strategy_start":
             if self.strategy is not None:
-                self.strategy(self, rec)
+                self.running = self.strategy()
+                self.clock.t = max(self.engine.now, 0)
+                self.running.on_start(self.ctx)
         else:
             self.engine.apply(dict(rec))
 
     def figures(self) -> dict[str, Any]:
         return self.engine.figures(ACCOUNT)
-
-
-def bracket_strategy(band: str = "0.003", leverage: str = "10", margin: str = "100"):  # type: ignore[no-untyped-def]
-    """Long with a ±band TP/SL bracket, re-entered when it closes (from the engine's events)."""
-    b = Decimal(band)
-
-    def on_event(player: Player, ev: Event) -> None:
-        if ev["type"] == "closed" or (ev["type"] == "strategy_start"):
-            sym = player.tape.symbols[0]
-            q = player.engine.last_quote(sym)
-            if q is None:
-                return
-            ask = q["ask"]
-            tick = player.engine.instrument(sym).tick_size
-            player.engine.open(
-                ACCOUNT, sym, "long", leverage, margin=margin,
-                take_profit=(ask * (1 + b)).quantize(tick),
-                stop_loss=(ask * (1 - b)).quantize(tick),
-            )  # fmt: skip
-
-    return on_event

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import html
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any
@@ -20,6 +21,9 @@ import panel as pn
 from bokeh.models import ColumnDataSource, DataRange1d, LinearAxis
 from bokeh.plotting import figure
 
+from workbench.backtest.examples import Bracket
+from workbench.backtest.strategy import Strategy
+
 from .chart import BG, PriceChart
 from .context import Dashboards
 from .live_page import RIGHT, _pnl_colors
@@ -27,7 +31,6 @@ from .player import (
     ACCOUNT,
     Player,
     Tape,
-    bracket_strategy,
     store_ranges,
     store_tape,
     synthetic_tape,
@@ -37,7 +40,11 @@ from .ticket import OrderTicket
 from .view import CSS, account_html, html_pane, money, notice, positions_frame
 
 SPEEDS = {"1×": 1.0, "10×": 10.0, "60×": 60.0, "600×": 600.0, "3600×": 3600.0, "max": 0.0}
-STRATEGIES = {"none (trade by hand)": None, "bracket ±0.3 %, re-entered": bracket_strategy}
+STRATEGIES: dict[str, Callable[[], Strategy] | None] = {
+    "none (trade by hand)": None,
+    "bracket ±0.3 %, re-entered": lambda: Bracket(band="0.003"),
+    "bracket ±0.1 %, re-entered": lambda: Bracket(band="0.001"),
+}
 SIMULATED = "SIMULATED BTC_USDC (seeded random walk)"
 FRAMES = (1, 5, 15, 60, 300, 900, 3600)
 TICK_MS = 100
@@ -196,7 +203,7 @@ class ReplayPage:
         factory = STRATEGIES[self.strategy.value]
         self.player = Player(
             tape, margin_mode=self.mode.value, speed=SPEEDS[self.speed.value],
-            strategy=factory() if factory else None, on_event=self.events.append,
+            strategy=factory, on_event=self.events.append,
         )  # fmt: skip
         span = int(tape.t[-1] - tape.t[0]) // 1_000_000
         seconds = next((f for f in FRAMES if span / f <= 400), FRAMES[-1])
