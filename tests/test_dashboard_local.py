@@ -17,7 +17,8 @@ def test_workbench_dashboard_serves_one_local_user(tmp_path: Path) -> None:
     port = free_port()
     log = tmp_path / "dashboard.log"
     cmd = [sys.executable, "-m", "workbench.cli", "dashboard", "--port", str(port),
-           "--data-dir", str(tmp_path / "data"), "--ticks", str(tmp_path / "ticks.duckdb")]  # fmt: skip
+           "--data-dir", str(tmp_path / "data"),
+           "--ticks", str(tmp_path / "ticks.duckdb")]  # fmt: skip
     with open(log, "wb") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
