@@ -5,7 +5,6 @@ with a strategy trading; the chart, the equity curve and the trade marks grow.""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from browser_helpers import chromium, model_js, shot, wait_for
@@ -56,8 +55,3 @@ def test_a_replay_plays_trades_and_its_chart_grows(replay_server: tuple[Server, 
         shot(page, "dashboard-replay")
         kinds = page.evaluate(model_js("marks", "Array.from(m.data.kind)"))
         assert kinds[0] == "long" and "exit" in kinds, kinds
-
-
-def test_the_tick_store_is_where_the_replay_reads(replay_server: tuple[Server, list[str]]) -> None:
-    server, _ = replay_server
-    assert Path(server.data_dir / "workbench.duckdb").is_file()
