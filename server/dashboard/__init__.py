@@ -13,6 +13,7 @@ import hmac
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.routing import APIRoute
 
 from ..config import ServerConfig
 from ..state import ServerState
@@ -56,6 +57,9 @@ def mount(app: FastAPI, config: ServerConfig, secret: bytes) -> Dashboards:
         secret_key=key, sign_sessions=True,
         check_unused_sessions_milliseconds=5000, unused_session_lifetime_milliseconds=10000,
     )  # fmt: skip
+    for route in app.router.routes:  # pages, not API: kept out of /openapi.json
+        if isinstance(route, APIRoute) and route.path.startswith(PATH):
+            route.include_in_schema = False
     app.add_middleware(SessionIdGuard, prefix=PATH, secret_key=key)
     app.add_middleware(OriginGuard, allowed=config.cors_origins)
     return dash
