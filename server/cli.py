@@ -111,6 +111,7 @@ def _run(config: ServerConfig, *, access_log: bool) -> int:
     logging.getLogger("workbench.recorder").setLevel(logging.ERROR)
     logging.getLogger("workbench.feeds").setLevel(logging.WARNING)
     logging.getLogger("workbench.live.feeds").setLevel(logging.WARNING)
+    logging.getLogger("bokeh_fastapi").setLevel(logging.WARNING)  # its settings, said at start
     from .app import create_app
 
     app = create_app(config)
