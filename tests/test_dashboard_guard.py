@@ -92,6 +92,7 @@ def test_closed_sessions_are_destroyed(server: Server) -> None:
 
 def test_static_mount_leaves_the_api_alone(server: Server) -> None:
     assert httpx.get(server.url + "/static/js/bokeh.min.js").status_code == 200
+    assert httpx.get(server.url + "/favicon.ico").headers["content-type"] == "image/x-icon"
     paths = httpx.get(server.url + "/openapi.json").json()["paths"]
     assert not [p for p in paths if p.startswith(("/static", "/dashboard"))]
     assert httpx.get(server.url + "/health").json()["status"] == "ok"

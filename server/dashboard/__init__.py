@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.responses import FileResponse
 from fastapi.routing import APIRoute
 
 from ..config import ServerConfig
@@ -57,6 +59,12 @@ def mount(app: FastAPI, config: ServerConfig, secret: bytes) -> Dashboards:
         secret_key=key, sign_sessions=True,
         check_unused_sessions_milliseconds=5000, unused_session_lifetime_milliseconds=10000,
     )  # fmt: skip
+    icon = Path(pn.__file__).parent / "dist" / "images" / "favicon.ico"
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    async def favicon() -> FileResponse:
+        return FileResponse(icon, media_type="image/x-icon")
+
     for route in app.router.routes:  # pages, not API: kept out of /openapi.json
         if isinstance(route, APIRoute) and route.path.startswith(PATH):
             route.include_in_schema = False
