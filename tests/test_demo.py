@@ -7,7 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 
+
+@pytest.mark.real_data
 def test_run_imports_the_real_captures_and_replays_them(tmp_path: Path) -> None:
     db = tmp_path / "demo.duckdb"
     cmd = [sys.executable, "-m", "workbench.cli", "demo", "--db", str(db), "--no-progress"]

@@ -306,6 +306,7 @@ def simulated(scenario: tuple[Path, list[str], int]) -> str:
     return res.stdout
 
 
+@pytest.mark.real_data
 def test_importer_reads_every_book_ticker_in_time_order() -> None:
     """The importer's quotes equal a minimal independent reading; sane prices, time never back."""
     path = DATA / "btcusdt_20240808.ws.gz"
@@ -319,6 +320,7 @@ def test_importer_reads_every_book_ticker_in_time_order() -> None:
     assert all(0 < Decimal(q[2]) <= Decimal(q[3]) for q in qs[::97])
 
 
+@pytest.mark.real_data
 def test_simulate_on_real_quotes_reconciles_and_is_byte_identical(
     scenario: tuple[Path, list[str], int], simulated: str, tmp_path: Path
 ) -> None:
@@ -349,6 +351,7 @@ def test_simulate_on_real_quotes_reconciles_and_is_byte_identical(
     assert n_quotes >= 50_000
 
 
+@pytest.mark.real_data
 def test_real_quotes_close_each_position_at_its_first_trigger(
     scenario: tuple[Path, list[str], int], simulated: str
 ) -> None:
@@ -375,6 +378,7 @@ def test_real_quotes_close_each_position_at_its_first_trigger(
     assert by_trigger > 100
 
 
+@pytest.mark.real_data
 def test_snapshot_restore_on_real_quotes_replays_identically(
     scenario: tuple[Path, list[str], int], simulated: str
 ) -> None:

@@ -67,6 +67,7 @@ def imported(tmp_path_factory: pytest.TempPathFactory) -> duckdb.DuckDBPyConnect
     return con
 
 
+@pytest.mark.real_data
 def test_row_counts_match_the_frames_in_the_files(imported: duckdb.DuckDBPyConnection) -> None:
     quotes, trades, bid_sum, qty_sum, _ = raw_frames()
     got_q = dict(imported.execute("SELECT symbol, count(*) FROM quotes GROUP BY 1").fetchall())
@@ -84,6 +85,7 @@ def test_row_counts_match_the_frames_in_the_files(imported: duckdb.DuckDBPyConne
     assert sources.fetchall() == [(SOURCE,)]
 
 
+@pytest.mark.real_data
 def test_time_span_is_2354_to_0005_utc(imported: duckdb.DuckDBPyConnection) -> None:
     for table in ("quotes", "trades"):
         lo, hi = imported.execute(f"SELECT min(t), max(t) FROM {table}").fetchone()  # type: ignore[misc]
@@ -91,6 +93,7 @@ def test_time_span_is_2354_to_0005_utc(imported: duckdb.DuckDBPyConnection) -> N
         assert us("2024-08-09T00:05:00") <= hi < us("2024-08-09T00:06:00")
 
 
+@pytest.mark.real_data
 def test_fields_of_first_frames_are_exact(imported: duckdb.DuckDBPyConnection) -> None:
     *_, first = raw_frames()
     fq = first["qBTCUSDT"]
@@ -110,6 +113,7 @@ def test_fields_of_first_frames_are_exact(imported: duckdb.DuckDBPyConnection) -
                    Decimal(ft["p"]), Decimal(ft["q"]), ft["m"])  # fmt: skip
 
 
+@pytest.mark.real_data
 def test_reimport_adds_nothing(imported: duckdb.DuckDBPyConnection) -> None:
     before = imported.execute("SELECT count(*) FROM quotes").fetchone()
     again = import_captures(imported, CAPTURES[:2])
@@ -117,6 +121,7 @@ def test_reimport_adds_nothing(imported: duckdb.DuckDBPyConnection) -> None:
     assert imported.execute("SELECT count(*) FROM quotes").fetchone() == before
 
 
+@pytest.mark.real_data
 def test_stored_order_is_file_order(imported: duckdb.DuckDBPyConnection) -> None:
     # Within a symbol, insertion order follows the files: update ids never go down.
     row = imported.execute(
@@ -126,6 +131,7 @@ def test_stored_order_is_file_order(imported: duckdb.DuckDBPyConnection) -> None
     assert row == (0,)
 
 
+@pytest.mark.real_data
 def test_read_capture_streams_records() -> None:
     recs = list(read_capture(CAPTURES[0]))
     quotes, _, _, _, first = raw_frames()
@@ -138,6 +144,7 @@ def test_read_capture_streams_records() -> None:
     assert all(b.t >= a.t for a, b in zip(qs, qs[1:], strict=False))
 
 
+@pytest.mark.real_data
 def test_engine_quotes_are_merged_in_time_order() -> None:
     eng = Engine([Instrument("ETHUSDT")])
     sids, ts, bids, asks = engine_quotes(CAPTURES, eng)

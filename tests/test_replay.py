@@ -98,6 +98,7 @@ def real(tmp_path_factory: pytest.TempPathFactory) -> duckdb.DuckDBPyConnection:
     return con
 
 
+@pytest.mark.real_data
 def test_replay_of_real_data_hits_the_stop_loss_at_the_right_quote(
     real: duckdb.DuckDBPyConnection,
 ) -> None:
