@@ -127,8 +127,11 @@ def create_app(config: ServerConfig, *, say: Callable[[str], object] = print) ->
             )
         say(
             f"workbench is serving on {base}  (data in {config.data_dir}/)\n"
-            + (f"  dashboard  {base}/dashboard   (replay: {base}/dashboard/replay)\n"
-               if dash is not None else "")
+            + (
+                f"  dashboard  {base}/dashboard   (replay: {base}/dashboard/replay)\n"
+                if dash is not None
+                else ""
+            )
             + f"  API docs   {base}/docs\n  health     {base}/health\n"
             f"  WebSocket  {base.replace('http', 'ws', 1)}/ws\n  Ctrl-C stops it cleanly"
         )
