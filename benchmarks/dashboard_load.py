@@ -19,13 +19,10 @@ The last line is `ratio: <100 ms ÷ p99 of the browser with 10 sessions>`.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import re
 import shutil
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -35,6 +32,9 @@ from pathlib import Path
 import httpx
 import websockets
 from playwright.sync_api import Browser, Page, sync_playwright
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _servers import Proc, free_port  # noqa: E402
 
 from workbench.feeds.backpack_client import now_us
 from workbench.feeds.synthetic import SyntheticFeed
@@ -53,33 +53,19 @@ WATCH = """() => {
 }"""
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def start(data: Path, *args: str) -> tuple[subprocess.Popen[bytes], str]:
+def start(data: Path, *args: str) -> Proc:
+    """`workbench serve` on `data` with `args`, once /health answers."""
     port = free_port()
+    data.mkdir(parents=True, exist_ok=True)
     cmd = [sys.executable, "-m", "workbench.cli", "serve", "--port", str(port),
            "--data-dir", str(data), *args]  # fmt: skip
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(600):
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(url + "/health", timeout=2).status_code == 200:
-                return proc, url
-        time.sleep(0.1)
-    proc.kill()
-    raise RuntimeError("server did not start")
-
-
-def stop(proc: subprocess.Popen[bytes]) -> None:
-    proc.send_signal(2)
+    proc = Proc("workbench serve", cmd, port, data / "server.log")
     try:
-        proc.wait(30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+        proc.wait_ready()
+    except RuntimeError:
+        proc.stop()
+        raise
+    return proc
 
 
 def rss_mb(pid: int) -> float:
@@ -175,7 +161,8 @@ def latency(
 ) -> tuple[list[float], list[float]]:
     """(browser latencies, raw-session latencies) in ms."""
     fake = FakeBackpackThread()
-    proc, url = start(tmp / f"lat{pages_n}", "--feed", "backpack", "--backpack-url", fake.url)
+    srv = start(tmp / f"lat{pages_n}", "--feed", "backpack", "--backpack-url", fake.url)
+    url = srv.url
     try:
         fake.wait_subscribed(["bookTicker.BTC_USDC"])
         pages = open_pages(browser, url, pages_n)
@@ -199,7 +186,7 @@ def latency(
             raw_lat = raw.lat
         return lat, raw_lat
     finally:
-        stop(proc)
+        srv.stop()
         fake.stop()
 
 
@@ -226,7 +213,8 @@ def replay_rate(store: Path, sessions: int, window: float = 6.0) -> float:
     data.mkdir()
     shutil.copy(store, data / "workbench.duckdb")
     spec = "replay:SIM_BTC_USDC,SIM_ETH_USDC,SIM_SOL_USDC"
-    proc, url = start(data, "--feed", spec, "--speed", "0", "--replay-delay", "30")
+    srv = start(data, "--feed", spec, "--speed", "0", "--replay-delay", "30")
+    url = srv.url
     try:
         raw = RawSessions(url, sessions) if sessions else None
         health = httpx.get(url + "/health", timeout=30).json()
@@ -247,24 +235,25 @@ def replay_rate(store: Path, sessions: int, window: float = 6.0) -> float:
             raise RuntimeError("the replay ended inside the window: make the tape longer")
         return rate
     finally:
-        stop(proc)
+        srv.stop()
         shutil.rmtree(data, ignore_errors=True)
 
 
 def memory(browser: Browser, tmp: Path) -> float:
-    proc, url = start(tmp / "mem", "--feed", "synthetic")
+    srv = start(tmp / "mem", "--feed", "synthetic")
+    url = srv.url
     try:
         warm = open_pages(browser, url, 2)  # the first sessions load the modules
         time.sleep(2)
-        before = rss_mb(proc.pid)
+        before = rss_mb(srv.proc.pid)
         pages = open_pages(browser, url, 20)
         time.sleep(3)
-        after = rss_mb(proc.pid)
+        after = rss_mb(srv.proc.pid)
         for pg in pages + warm:
             pg.context.close()
         return (after - before) / 20
     finally:
-        stop(proc)
+        srv.stop()
 
 
 def main() -> None:

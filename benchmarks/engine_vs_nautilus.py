@@ -27,8 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _quotes import random_walk  # noqa: E402
-
-from workbench.engine import Engine  # noqa: E402
+from engine_vs_backtrader import run_ours  # noqa: E402  (the same workload, our side)
 
 T0 = 1_723_161_254_000_000  # µs
 SYMBOL = "BTC_USDC"
@@ -37,40 +36,6 @@ TICK = Decimal("0.1")
 QTY = "0.1"
 LEVERAGE = 10
 BALANCE = 1_000_000
-
-
-def run_ours(bids: list[int], asks: list[int]) -> tuple[float, int]:
-    """Quotes/s and number of round trips of our engine with a re-entering listener."""
-    eng = Engine()
-    eng.create_account("bench", balance=str(BALANCE))
-    sid = eng.symbol_id(SYMBOL)
-    trades = 0
-
-    def enter() -> None:
-        q = eng.last_quote(SYMBOL)
-        assert q is not None
-        ask = q["ask"]
-        eng.open(
-            "bench", SYMBOL, "long", str(LEVERAGE), qty=QTY,
-            take_profit=(ask * (1 + BAND)).quantize(TICK),
-            stop_loss=(ask * (1 - BAND)).quantize(TICK),
-        )  # fmt: skip
-
-    def on_event(ev: dict) -> None:
-        nonlocal trades
-        if ev["type"] == "closed":
-            trades += 1
-            enter()
-
-    eng.subscribe(on_event)
-    n = len(bids)
-    ts = list(range(T0, T0 + n * 1000, 1000))
-    start = time.perf_counter()
-    eng.feed_quotes([sid], ts[:1], bids[:1], asks[:1])
-    enter()
-    eng.feed_quotes([sid] * (n - 1), ts[1:], bids[1:], asks[1:])
-    elapsed = time.perf_counter() - start
-    return n / elapsed, trades
 
 
 class Nautilus:

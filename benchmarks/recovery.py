@@ -32,7 +32,9 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).parent))
+from _servers import ROOT, free_port  # noqa: E402
+
 TARGET_S = 2.0
 #: symbol -> (price, qty, tick in 1e-8 units)
 MARKET = {"BTC_USDC": (60_000, "0.001", 10_000_000), "ETH_USDC": (2_500, "0.01", 1_000_000),
@@ -151,12 +153,6 @@ def make_crashed(data_dir: Path, args: argparse.Namespace) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------ the server
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def health(port: int, timeout: float = 2.0) -> tuple[int, bytes]:
     """GET /health over a fresh connection: (status, body); raises OSError if refused."""
     with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
