@@ -61,7 +61,7 @@ def start(data: Path, *args: str) -> Proc:
            "--data-dir", str(data), *args]  # fmt: skip
     proc = Proc("workbench serve", cmd, port, data / "server.log")
     try:
-        proc.wait_ready()
+        proc.wait_ready(lambda health: health["dashboard"]["ready"])
     except RuntimeError:
         proc.stop()
         raise

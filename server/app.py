@@ -28,6 +28,7 @@ from workbench.store.schema import connect as connect_ticks
 from . import errors
 from .auth import LoginThrottle, TokenService, load_secret
 from .config import ServerConfig
+from .dashboard import attach, detach, mount
 from .hub import Hub
 from .routes import auth, balance, market, trade, ws
 from .state import ServerState
@@ -113,6 +114,7 @@ def create_app(config: ServerConfig, *, say: Callable[[str], object] = print) ->
             state.dashboards = dash
             dash.producer.start()
             state.live.add_publisher(dash.producer.collect)
+            dash.attaching = asyncio.create_task(attach(app, dash), name="dashboards")
         # What is alive now (the engine's positions, the imported modules) lives as long as
         # the process: keep it out of the collector (no full collection first: with 100k
         # positions that alone takes a second), and collect the young less often.
@@ -139,7 +141,7 @@ def create_app(config: ServerConfig, *, say: Callable[[str], object] = print) ->
             yield
         finally:
             if dash is not None:
-                await dash.producer.stop()
+                await detach(dash)
             await feed.stop()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await asyncio.wait_for(task, 10)
@@ -167,8 +169,6 @@ def create_app(config: ServerConfig, *, say: Callable[[str], object] = print) ->
         )  # fmt: skip
     dash = None
     if config.dashboard:
-        from .dashboard import mount
-
         dash = mount(app, config, load_secret(config.data_dir))
     app.add_middleware(BodyLimit, limit=config.max_body_bytes)
     return app

@@ -78,7 +78,9 @@ def start_server(
         if proc.poll() is not None:
             raise RuntimeError(f"server exited with {proc.returncode}:\n{srv.output()}")
         with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(srv.url + "/health", timeout=2).status_code == 200:
+            r = httpx.get(srv.url + "/health", timeout=2)
+            # the dashboards are mounted a moment after the API answers
+            if r.status_code == 200 and (r.json().get("dashboard") or {"ready": True})["ready"]:
                 return srv
         time.sleep(0.1)
     srv.stop()

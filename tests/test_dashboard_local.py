@@ -26,7 +26,8 @@ def test_workbench_dashboard_serves_one_local_user(tmp_path: Path) -> None:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(url + "/health", timeout=2).status_code == 200:
+                r = httpx.get(url + "/health", timeout=2)
+                if r.status_code == 200 and r.json()["dashboard"]["ready"]:
                     break
             time.sleep(0.2)
         health = httpx.get(url + "/health").json()

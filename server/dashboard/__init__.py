@@ -1,20 +1,26 @@
 """The Panel dashboards, mounted in the server at `/dashboard` (live) and `/dashboard/replay`.
 
-`mount(app, config, secret)` adds the pages with Panel's FastAPI integration
-(bokeh-fastapi), signs the Bokeh session ids with a key derived from the server's JWT
-secret, guards the WebSockets' Origin and ends sessions whose browser has gone. The
-returned `Dashboards` is started by the app's lifespan (`start`/`stop`).
+`mount(app, config, secret)` prepares them when the app is built: the guards (WebSocket
+Origin, signed session ids), the producer, and a "starting" page at both paths. Panel
+and Bokeh take over a second to import, so the server does not wait for them: the
+lifespan calls `attach` as a background task, which imports them off the event loop and
+then adds the pages (Panel's FastAPI integration, bokeh-fastapi) in place of the
+"starting" page. The API answers meanwhile; `/health` says when the dashboards are ready.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import hmac
+import importlib.util
+import logging
 from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, HTMLResponse
 from fastapi.routing import APIRoute
 
 from ..config import ServerConfig
@@ -23,8 +29,15 @@ from .context import Dashboards
 from .guard import OriginGuard, SessionIdGuard, destroy_lost_sessions
 from .producer import Producer
 
+log = logging.getLogger(__name__)
+
 PATH = "/dashboard"
 REPLAY_PATH = "/dashboard/replay"
+TITLES = {PATH: "workbench · paper trading", REPLAY_PATH: "workbench · replay"}
+STARTING = """<!DOCTYPE html><html><head><meta charset="utf-8">
+<meta http-equiv="refresh" content="1"><title>workbench</title></head>
+<body style="background:#131722;color:#b2b5be;font-family:sans-serif;padding:40px">
+The dashboards are starting&hellip;</body></html>"""
 
 
 def session_key(secret: bytes) -> bytes:
@@ -33,14 +46,7 @@ def session_key(secret: bytes) -> bytes:
 
 
 def mount(app: FastAPI, config: ServerConfig, secret: bytes) -> Dashboards:
-    import panel as pn
-    from panel.io.fastapi import add_applications
-
-    from .live_page import live_app
-    from .replay_page import replay_app
-
-    destroy_lost_sessions()
-    pn.extension("tabulator", notifications=True)
+    """Guards, producer and the "starting" pages; `attach` adds the real pages."""
 
     def get_state() -> ServerState:
         return app.state.server  # type: ignore[no-any-return]
@@ -52,25 +58,69 @@ def mount(app: FastAPI, config: ServerConfig, secret: bytes) -> Dashboards:
 
     producer = Producer(read_accounts, lambda: get_state().feed_status())
     dash = Dashboards(get_state, producer, local_account=config.local_account)
-    key = session_key(secret)
-    add_applications(
-        {PATH: lambda: live_app(dash), REPLAY_PATH: lambda: replay_app(dash)},
-        app=app, title={PATH: "workbench · paper trading", REPLAY_PATH: "workbench · replay"},
-        secret_key=key, sign_sessions=True,
-        check_unused_sessions_milliseconds=5000, unused_session_lifetime_milliseconds=10000,
-    )  # fmt: skip
-    icon = Path(pn.__file__).parent / "dist" / "images" / "favicon.ico"
+    dash.key = session_key(secret)
+
+    async def starting() -> HTMLResponse:
+        return HTMLResponse(STARTING, status_code=503, headers={"Retry-After": "1"})
+
+    for path in TITLES:
+        app.add_api_route(path, starting, include_in_schema=False)
+    panel_dir = Path(importlib.util.find_spec("panel").origin).parent  # type: ignore[union-attr,arg-type]
 
     @app.get("/favicon.ico", include_in_schema=False)
     async def favicon() -> FileResponse:
-        return FileResponse(icon, media_type="image/x-icon")
+        return FileResponse(panel_dir / "dist" / "images" / "favicon.ico",
+                            media_type="image/x-icon")  # fmt: skip
 
-    for route in app.router.routes:  # pages, not API: kept out of /openapi.json
-        if isinstance(route, APIRoute) and route.path.startswith(PATH):
-            route.include_in_schema = False
-    app.add_middleware(SessionIdGuard, prefix=PATH, secret_key=key)
+    app.add_middleware(SessionIdGuard, prefix=PATH, secret_key=dash.key)
     app.add_middleware(OriginGuard, allowed=config.cors_origins)
     return dash
 
 
-__all__ = ["Dashboards", "mount", "PATH", "REPLAY_PATH"]
+def _import_pages() -> Any:
+    """The slow imports (Panel, Bokeh, the pages), run in a worker thread."""
+    from panel.io.fastapi import add_applications
+
+    from .live_page import live_app
+    from .replay_page import replay_app
+
+    return add_applications, live_app, replay_app
+
+
+async def attach(app: FastAPI, dash: Dashboards) -> None:
+    """Import Panel off the event loop, then put the pages in place of "starting"."""
+    try:
+        add_applications, live_app, replay_app = await asyncio.to_thread(_import_pages)
+    except Exception:
+        log.exception("the dashboards cannot start: the API goes on without them")
+        raise
+    import panel as pn
+
+    destroy_lost_sessions()
+    pn.extension("tabulator", notifications=True)
+    app.router.routes[:] = [
+        r for r in app.router.routes if not (isinstance(r, APIRoute) and r.path in TITLES)
+    ]
+    bokeh = add_applications(
+        {PATH: lambda: live_app(dash), REPLAY_PATH: lambda: replay_app(dash)},
+        app=app, title=TITLES, secret_key=dash.key, sign_sessions=True,
+        check_unused_sessions_milliseconds=5000, unused_session_lifetime_milliseconds=10000,
+    )  # fmt: skip
+    for route in app.router.routes:  # pages, not API: kept out of /openapi.json
+        if isinstance(route, APIRoute) and route.path.startswith(PATH):
+            route.include_in_schema = False
+    # bokeh-fastapi ends unused sessions from the app's lifespan, which has run already
+    dash.cleanup = asyncio.create_task(bokeh._cleanup_loop(), name="dashboard-sessions")
+    dash.ready = True
+
+
+async def detach(dash: Dashboards) -> None:
+    for task in (dash.attaching, dash.cleanup):
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+    await dash.producer.stop()
+
+
+__all__ = ["Dashboards", "PATH", "REPLAY_PATH", "attach", "detach", "mount"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -23,6 +24,10 @@ class Dashboards:
     get_state: Callable[[], ServerState]
     producer: Producer
     local_account: str | None = None  # `workbench dashboard`: one local user, no login
+    key: bytes = b""  # signs the Bokeh session ids
+    ready: bool = False  # the pages are mounted (see `attach`)
+    attaching: asyncio.Task[None] | None = None
+    cleanup: asyncio.Task[None] | None = None  # ends the sessions of gone browsers
 
     @property
     def state(self) -> ServerState:

@@ -91,7 +91,8 @@ async def health(state: State) -> dict:
     ok = st.errors == 0 and feed.get("state") not in ("STARTING", "STOPPED")
     dash = state.dashboards
     dashboard = None if dash is None else {
-        "sessions": len(dash.producer.sessions), "pushes": dash.producer.pushes,
+        "ready": dash.ready, "sessions": len(dash.producer.sessions),
+        "pushes": dash.producer.pushes,
     }  # fmt: skip
     return {"status": "ok" if ok else "degraded", "feed": feed, "engine": engine,
             "database": database, "dashboard": dashboard}  # fmt: skip
