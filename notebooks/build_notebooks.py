@@ -461,22 +461,14 @@ STRATEGY = [
     from bokeh.io import output_notebook, show
 
     from workbench.backtest import Strategy, backtest
-    from workbench.demo import CAPTURES, shared_captures
-    from workbench.feeds.synthetic import SyntheticFeed
+    from workbench.demo import sample_ticks
 
     output_notebook(hide_banner=True)
     pl.Config.set_tbl_rows(25)
-    files = shared_captures()
-    if files:
-        data, symbol = files, "BTCUSDT"  # imported in memory by backtest
-        print(f"data: REAL Binance captures ({CAPTURES}, {len(files)} files), {symbol}")
-    else:
-        ticks = SyntheticFeed(["BTC_USDC"], seed=7).generate(20_000)
-        data, symbol = ticks.to_arrow(), ticks.symbols[0]
-        print(
-            f"data: SIMULATED ticks (SyntheticFeed, seed 7, {len(ticks):,} quotes), {symbol}"
-            " - no captures found, these are not market prices"
-        )
+    # the real captures when they are beside the repository (imported in memory by
+    # backtest), else simulated ticks; the line printed says which
+    data, symbol, which = sample_ticks(seed=7, quotes=20_000)
+    print(which)
     """),
     md("""
     ## The strategy
@@ -716,22 +708,12 @@ SWEEP = [
 
     from workbench.backtest import sweep
     from workbench.backtest.examples import Bracket
-    from workbench.demo import CAPTURES, shared_captures
-    from workbench.feeds.synthetic import SyntheticFeed
+    from workbench.demo import sample_ticks
 
     output_notebook(hide_banner=True)
     pl.Config.set_tbl_rows(25)
-    files = shared_captures()
-    if files:
-        data, symbol = files, "BTCUSDT"
-        print(f"data: REAL Binance captures ({CAPTURES}, {len(files)} files), {symbol}")
-    else:
-        ticks = SyntheticFeed(["BTC_USDC"], seed=7).generate(20_000)
-        data, symbol = ticks.to_arrow(), ticks.symbols[0]
-        print(
-            f"data: SIMULATED ticks (SyntheticFeed, seed 7, {len(ticks):,} quotes), {symbol}"
-            " - no captures found, these are not market prices"
-        )
+    data, symbol, which = sample_ticks(seed=7, quotes=20_000)  # real captures, or simulated
+    print(which)
     """),
     md("""
     ## Run the grid on two worker processes

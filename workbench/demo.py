@@ -33,6 +33,30 @@ def shared_captures() -> list[Path]:
     return sorted((base / CAPTURES).glob("*.ws.gz"))
 
 
+def sample_ticks(seed: int = 7, quotes: int = 20_000) -> tuple[Any, str, str]:
+    """Ticks for examples and notebooks: (data for `backtest`, its symbol, a line saying
+    which). The real captures of BTCUSDT when they are beside the repository, else
+    `quotes` SIMULATED quotes of BTC_USDC from `seed`."""
+    files = shared_captures()
+    if files:
+        symbol = "BTCUSDT"
+        return (
+            files,
+            symbol,
+            f"data: REAL Binance captures ({CAPTURES}, {len(files)} files), {symbol}",
+        )
+    ticks = SyntheticFeed(["BTC_USDC"], seed=seed).generate(quotes)
+    symbol = ticks.symbols[0]
+    return (
+        ticks.to_arrow(),
+        symbol,
+        (
+            f"data: SIMULATED ticks (SyntheticFeed, seed {seed}, {len(ticks):,} quotes), {symbol}"
+            " - no captures found, these are not market prices"
+        ),
+    )
+
+
 def _store_ticks(db: Path, say: Any) -> tuple[list[str], str]:
     """Fill the tick store; returns the symbols to replay and their source."""
     con = connect(db)
