@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from collections.abc import Awaitable, Callable
 
 import panel as pn
@@ -49,31 +50,32 @@ class LoginCard:
         self.login_btn.disabled = self.register_btn.disabled = busy
 
     def _fail(self, why: str) -> None:
+        why = html.escape(why)
         self.message.object = f'<span class="ticket-msg-error" data-error="login">{why}</span>'
 
     async def _login(self, _: object = None) -> None:
-        self._busy(True)
-        try:
-            account, name, _token = await self.dash.login(
-                self.email.value.strip(), self.password.value, "dashboard"
-            )
-        except LoginFailed as e:
-            self._fail(str(e))
-            return
-        finally:
-            self._busy(False)
-        await self._done(account, name)
+        await self._attempt(
+            self.dash.login(self.email.value.strip(), self.password.value, "dashboard")
+        )
 
     async def _register(self, _: object = None) -> None:
         if not self.name.value.strip():
             self._fail("fill in your name to register")
             return
-        self._busy(True)
-        try:
-            account, name, _token = await self.dash.register(
-                self.name.value.strip(), self.email.value.strip(), self.password.value,
+        await self._attempt(
+            self.dash.register(
+                self.name.value.strip(),
+                self.email.value.strip(),
+                self.password.value,
                 self.mode.value,
             )  # fmt: skip
+        )
+
+    async def _attempt(self, call: Awaitable[tuple[str, str, str]]) -> None:
+        """Await a login or registration; show why it failed, or go on as that user."""
+        self._busy(True)
+        try:
+            account, name, _token = await call
         except LoginFailed as e:
             self._fail(str(e))
             return
