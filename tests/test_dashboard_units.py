@@ -111,3 +111,25 @@ def test_one_flush_coalesces_quotes_and_routes_events_to_their_owner() -> None:
     assert [e["ref"] for e in push_a.events] == ["x"]  # type: ignore[attr-defined]
     assert push_b.events == [] and push_b.account is not None  # type: ignore[attr-defined]
     assert anon.pushes[0].account is None  # type: ignore[attr-defined]
+
+
+def test_the_producer_builds_the_candles_of_every_quote() -> None:
+    """Aggregated per second within each batch, the candles equal candles of each quote."""
+    rng = np.random.default_rng(2)
+    n = 20_000
+    t = (np.cumsum(rng.integers(1, 60_000, n)) + 1_700_000_000_000_000).tolist()
+    bid = (6_000_000_000_000 + np.cumsum(rng.integers(-900_000, 1_000_000, n))).tolist()
+    quotes = [("BTC_USDC", ti, b, b + 10_000_000) for ti, b in zip(t, bid, strict=True)]
+
+    async def no_accounts(accounts: list[str]) -> dict[str, object]:
+        return {}
+
+    prod = Producer(no_accounts, lambda: {})
+    for a in range(0, n, 1_234):  # batches cut across seconds and minutes
+        prod._take([], quotes[a : a + 1_234])
+    for frame, seconds in (("1s", 1), ("1m", 60)):
+        one = Candles(seconds)
+        for _, ti, b, a in quotes:
+            one.add(ti, (b + a) * 0.5e-8)
+        assert prod.candles[("BTC_USDC", frame)].tail() == one.tail()
+    assert prod.last["BTC_USDC"] == quotes[-1]
