@@ -71,7 +71,7 @@ def test_snapshot_bytes_are_deterministic_and_checksummed() -> None:
     eng, _ = make_engine()
     _run(eng, _inputs())
     a, b = snapshot(eng), snapshot(eng)
-    assert a == b and a.startswith(b"WBSNAP 1 ")
+    assert a == b and a.startswith(b"WBSNAP 2 ")
 
 
 @pytest.mark.parametrize(
@@ -81,7 +81,7 @@ def test_snapshot_bytes_are_deterministic_and_checksummed() -> None:
         (lambda s: s[:-1] + bytes([s[-1] ^ 1]), "checksum mismatch"),
         (lambda s: s + b"x", "trailing bytes"),
         (lambda s: b"junk" + s, "bad header"),
-        (lambda s: s.replace(b"WBSNAP 1", b"WBSNAP 9", 1), "version 9"),
+        (lambda s: s.replace(b"WBSNAP 2", b"WBSNAP 9", 1), "version 9"),
         (lambda s: b"", "bad header"),
     ],
 )

@@ -17,6 +17,9 @@ from .money import (
 
 LONG = 1
 SHORT = -1
+LIMIT = "limit"
+STOP = "stop"
+ORDER_KINDS = (LIMIT, STOP)
 SIDES = {"long": LONG, "short": SHORT}
 SIDE_NAMES = {LONG: "long", SHORT: "short"}
 
@@ -104,7 +107,9 @@ class SymbolBook:
         "sid", "inst", "bid", "ask", "t", "tick", "markup_num", "markup_den",
         "comm", "swap_long", "swap_short",
         "long_tp", "long_stop", "short_tp", "short_stop", "cross_bid", "cross_ask",
-        "hot", "lo_bid", "hi_bid", "lo_ask", "hi_ask", "compact_at", "price_dp",
+        "buy_limit", "buy_stop", "sell_limit", "sell_stop", "trail_long_hit",
+        "trail_long_raise", "trail_short_hit", "trail_short_raise", "trail_groups", "hot",
+        "lo_bid", "hi_bid", "lo_ask", "hi_ask", "compact_at", "price_dp",
     )  # fmt: skip
 
     def __init__(self, sid: int, inst: Instrument) -> None:
@@ -120,6 +125,17 @@ class SymbolBook:
         self.short_stop: list[tuple[int, int, Any]] = []  # ask >= liq / sl
         self.cross_bid: list[tuple[int, int, int]] = []  # bid <= thr (key -thr, account, ver)
         self.cross_ask: list[tuple[int, int, int]] = []  # ask >= thr (key thr, account, ver)
+        # pending orders: (key, oid, order)
+        self.buy_limit: list[tuple[int, int, Any]] = []  # ask <= price (key -price)
+        self.buy_stop: list[tuple[int, int, Any]] = []  # ask >= price
+        self.sell_limit: list[tuple[int, int, Any]] = []  # bid >= price
+        self.sell_stop: list[tuple[int, int, Any]] = []  # bid <= price (key -price)
+        # trailing stops, by group (see engine/trailing.py): (key, gid, group)
+        self.trail_long_hit: list[tuple[int, int, Any]] = []  # bid <= level (key -level)
+        self.trail_long_raise: list[tuple[int, int, Any]] = []  # bid > anchor (key anchor)
+        self.trail_short_hit: list[tuple[int, int, Any]] = []  # ask >= level (key level)
+        self.trail_short_raise: list[tuple[int, int, Any]] = []  # ask < anchor (key -anchor)
+        self.trail_groups: dict[tuple[int, int], Any] = {}  # (side, anchor) -> live group
         self.set_instrument(inst)
         self.lo_bid = -1
         self.hi_bid = 1 << 62
@@ -158,7 +174,7 @@ class Position:
 
     __slots__ = (
         "pid", "account", "ref", "book", "side", "qty", "open_price", "margin",
-        "leverage", "fee", "tp", "sl", "liq", "opened_t", "swap", "open",
+        "leverage", "fee", "tp", "sl", "liq", "opened_t", "swap", "open", "trail", "tgroup",
     )  # fmt: skip
 
     def __init__(
@@ -193,6 +209,14 @@ class Position:
         self.opened_t = opened_t
         self.swap = 0
         self.open = True
+        self.trail: int | None = None  # trailing-stop distance (price units)
+        self.tgroup: Any = None  # its trailing.Group: the anchor (best price since set)
+
+    def trail_level(self) -> int | None:
+        """The trailing stop's current level: anchor -/+ distance (None without one)."""
+        if self.trail is None:
+            return None
+        return self.tgroup.anchor - self.trail * self.side
 
     def close_price(self) -> int:
         """The closing-side price of the last quote: bid for a long, ask for a short."""
@@ -203,6 +227,52 @@ class Position:
 
     def upnl(self) -> int:
         return self.upnl_at(self.close_price())
+
+
+class Order:
+    """A pending limit or stop order: it opens a position when a quote reaches its price."""
+
+    __slots__ = (
+        "oid", "account", "ref", "book", "side", "kind", "price", "margin", "qty",
+        "leverage", "tp", "sl", "trail", "expires", "placed_t", "live",
+    )  # fmt: skip
+
+    def __init__(
+        self,
+        oid: int,
+        account: Account,
+        ref: str,
+        book: SymbolBook,
+        side: int,
+        kind: str,
+        price: int,
+        margin: int | None,
+        qty: int | None,
+        leverage: Decimal,
+        placed_t: int,
+    ) -> None:
+        self.oid = oid
+        self.account = account
+        self.ref = ref
+        self.book = book
+        self.side = side
+        self.kind = kind
+        self.price = price
+        self.margin = margin  # exactly one of margin (money units) and qty (1e-8 units)
+        self.qty = qty
+        self.leverage = leverage
+        self.tp: int | None = None
+        self.sl: int | None = None
+        self.trail: int | None = None
+        self.expires: int | None = None
+        self.placed_t = placed_t
+        self.live = True
+
+    def triggered(self, bid: int, ask: int) -> bool:
+        """Long limit: ask <= price; long stop: ask >= price; short mirrored on the bid."""
+        if self.side == LONG:
+            return ask <= self.price if self.kind == LIMIT else ask >= self.price
+        return bid >= self.price if self.kind == LIMIT else bid <= self.price
 
 
 @dataclass
@@ -232,6 +302,7 @@ class Account:
     margin_call_level: tuple[int, int] = (60, 1)
     stop_out_level: tuple[int, int] = (0, 1)
     positions: dict[str, Position] = field(default_factory=dict)
+    orders: dict[str, Order] = field(default_factory=dict)
     exposure: dict[int, Exposure] = field(default_factory=dict)
     used_margin: int = 0
     armed: bool = True

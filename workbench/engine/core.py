@@ -18,41 +18,23 @@ from ..domain import (
     DEFAULT_MARGIN_CALL_LEVEL,
     DEFAULT_MAX_QUOTE_AGE_US,
     DEFAULT_STOP_OUT_LEVEL,
-    INSTRUMENT_FIELDS,
-    LONG,
     MARGIN_MODES,
     Account,
     Instrument,
     SymbolBook,
 )
 from ..money import BadNumber, money_units, price_units, ratio, to_decimal
-from . import index
-from .cross import CrossMixin
-from .trading import TradingMixin
-from .views import ViewsMixin
+from . import index, views
+from .commands import Trading, next_rollover_after
+from .errors import BadInput, BadQuote
+from .inputs import apply_record
+from .state import Event, Listener
 
-DAY_US = 86_400_000_000
-ROLLOVER_OFFSET_US = 22 * 3_600_000_000  # 22:00:00 UTC
-
-Event = dict[str, Any]
-Listener = Callable[[Event], None]
+__all__ = ["Engine", "BadInput", "BadQuote", "next_rollover_after"]
 
 
-class BadInput(ValueError):
-    """An input the engine refuses; the engine state is unchanged."""
-
-
-class BadQuote(BadInput):
-    """A quote with bid <= 0, ask <= 0 or bid > ask: rejected, nothing changes."""
-
-
-def next_rollover_after(t: int) -> int:
-    """The first 22:00:00 UTC strictly after engine time t."""
-    return ((t - ROLLOVER_OFFSET_US) // DAY_US + 1) * DAY_US + ROLLOVER_OFFSET_US
-
-
-class Engine(TradingMixin, CrossMixin, ViewsMixin):
-    """One paper-trading engine: instruments, accounts, positions and the event log."""
+class Engine(Trading):
+    """One paper-trading engine: instruments, accounts, positions, orders and the event log."""
 
     def __init__(
         self,
@@ -62,25 +44,11 @@ class Engine(TradingMixin, CrossMixin, ViewsMixin):
         max_quote_age_us: int = DEFAULT_MAX_QUOTE_AGE_US,
         max_deposit: object = Decimal(10_000_000),
     ) -> None:
-        self.books: list[SymbolBook] = []
-        self.symbols: dict[str, int] = {}
-        self.accounts: list[Account] = []
-        self.by_name: dict[str, Account] = {}
-        self.seq = 0
-        self.now = -1
-        self.next_roll = -1
-        self.next_pid = 1
-        self.open_count = 0
-        self.demo_balance = money_units(demo_balance, "demo_balance")
-        self.max_quote_age_us = int(max_quote_age_us)
-        self.max_deposit = money_units(max_deposit, "max_deposit")
-        self.quotes = 0
-        self.bad_quotes = 0
-        self.ignored_quotes = 0
-        self._listeners: list[Listener] = []
-        self._pending: list[tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any]]] = []
-        self._busy = 0
-        self._swap_on = False
+        super().__init__(
+            money_units(demo_balance, "demo_balance"),
+            int(max_quote_age_us),
+            money_units(max_deposit, "max_deposit"),
+        )
         for inst in (*DEFAULT_INSTRUMENTS, *instruments):
             self.add_instrument(inst)
 
@@ -159,34 +127,6 @@ class Engine(TradingMixin, CrossMixin, ViewsMixin):
         self._listeners.append(listener)
         return lambda: self._listeners.remove(listener) if listener in self._listeners else None
 
-    def _emit(self, t: int, kind: str, fields: dict[str, Any]) -> Event:
-        self.seq += 1
-        ev: Event = {"seq": self.seq, "t": t, "type": kind}
-        ev.update(fields)
-        for fn in tuple(self._listeners):
-            fn(ev)
-        return ev
-
-    def _run_pending(self) -> None:
-        while self._pending and not self._busy:
-            fn, args, kwargs = self._pending.pop(0)
-            fn(*args, **kwargs)
-
-    # ------------------------------------------------------------------- time
-    def _advance(self, t: int) -> None:
-        """Move engine time to t, charging swap at each 22:00 UTC rollover passed."""
-        if t < self.now:
-            raise BadInput(f"input time {t} is before engine time {self.now}")
-        if self.now < 0 or self.open_count == 0:
-            self.next_roll = next_rollover_after(t) if t >= self.next_roll else self.next_roll
-        while t >= self.next_roll:
-            roll = self.next_roll
-            self.next_roll = roll + DAY_US  # first: a listener's command may re-enter here
-            self.now = roll
-            if self._swap_on and self.open_count:
-                self._charge_swaps(roll)
-        self.now = t
-
     # ----------------------------------------------------------------- quotes
     def quote(self, symbol: str, t: int, bid: object, ask: object) -> bool:
         """Feed one quote (decimal text or Decimal prices). False if it was older than the last.
@@ -219,7 +159,7 @@ class Engine(TradingMixin, CrossMixin, ViewsMixin):
             raise RuntimeError("quotes cannot be fed from inside an event listener")
         books = self.books
         now = self.now
-        nroll = self.next_roll
+        wake = self.wake
         accepted = 0
         bad = 0
         ignored = 0
@@ -232,9 +172,9 @@ class Engine(TradingMixin, CrossMixin, ViewsMixin):
                 ignored += 1
                 continue
             if t > now:
-                if t >= nroll:
+                if t >= wake:
                     self._advance(t)
-                    nroll = self.next_roll
+                    wake = self.wake
                 now = t
             if b.markup_num:
                 bid, ask = b.mark(bid, ask)
@@ -252,22 +192,32 @@ class Engine(TradingMixin, CrossMixin, ViewsMixin):
         return accepted
 
     def _on_trigger(self, b: SymbolBook, t: int, bid: int, ask: int) -> None:
-        """A quote crossed an edge: fill what it triggers, then check cross accounts."""
+        """A quote crossed an edge: fill the pending orders it reaches (in placement
+        order), then close the positions it triggers (those just opened included), then
+        check the cross accounts."""
         self._busy += 1
         try:
-            positions, check = index.collect(b, bid, ask, self.accounts)
+            check: set[int] = set()
+            for o in index.collect_orders(b, bid, ask):
+                if o.live:
+                    self._orders.fill(o, t)
+                    if o.account.mode == CROSS:
+                        check.add(o.account.index)
+            positions, hit_check = index.collect(b, bid, ask, self.accounts)
+            check |= hit_check
+            reason = self._positions.reason
+            settle = self._positions.settle
             for pos in positions:
                 if not pos.open:
                     continue
-                p = bid if pos.side == LONG else ask
-                reason = self._trigger_reason(pos, p)
-                if reason is None:
+                why = reason(pos, bid if pos.side > 0 else ask)
+                if why is None:
                     continue
-                self._emit(t, "closed", self._close(pos, t, reason, p))
+                self.emit(t, "closed", settle(pos, t, why, bid if pos.side > 0 else ask))
                 if pos.account.mode == CROSS:
                     check.add(pos.account.index)
             for ai in sorted(check):
-                self._check_cross(self.accounts[ai], t)
+                self._cross.check(self.accounts[ai], t)
             index.refresh(b, self.accounts)
         finally:
             self._busy -= 1
@@ -276,56 +226,28 @@ class Engine(TradingMixin, CrossMixin, ViewsMixin):
     # ---------------------------------------------------------------- journal
     def apply(self, record: dict[str, Any]) -> Event | bool | Account | None:
         """Apply one input record (the scenario / journal line format)."""
-        kind = record.get("type")
-        t = record.get("t")
-        if not isinstance(t, int) or isinstance(t, bool) or t < 0:
-            raise BadInput(f"'t' must be a non-negative integer of microseconds, not {t!r}")
-        fields = INPUT_FIELDS.get(kind) if isinstance(kind, str) else None
-        if fields is None:
-            raise BadInput(f"unknown input type {kind!r}")
-        unknown = set(record) - fields - {"t", "type"}
-        if unknown:
-            raise BadInput(f"unknown {kind} field(s): {', '.join(sorted(unknown))}")
-        g = record.get
-        if kind == "quote":
-            return self.quote(_req(record, "symbol"), t, _req(record, "bid"), _req(record, "ask"))
-        if kind == "open":
-            return self.open(
-                _req(record, "account"), g("symbol"), g("side"), g("leverage"),
-                margin=g("margin"), qty=g("qty"), take_profit=g("take_profit"),
-                stop_loss=g("stop_loss"), ref=g("ref"), t=t,
-            )  # fmt: skip
-        if kind == "close":
-            return self.close(_req(record, "account"), _req(record, "ref"), t=t)
-        if kind == "deposit":
-            return self.deposit(_req(record, "account"), _req(record, "amount"), t=t)
-        if kind == "reset":
-            return self.reset(_req(record, "account"), g("margin_mode"), t=t)
-        if kind == "instrument":
-            try:
-                inst = Instrument.from_fields(record)
-            except BadNumber as e:
-                raise BadInput(str(e)) from None
-            self.add_instrument(inst)
-            return None
-        opts = {k: record[k] for k in fields - {"account"} if k in record}
-        return self.create_account(_req(record, "account"), **opts)
+        return apply_record(self, record)
 
+    # ------------------------------------------------------------------ views
+    def figures(self, account: str) -> dict[str, Any]:
+        """Account figures as exact Decimals (margin_level in %, None while nothing is open)."""
+        return views.figures(self.account_of(account))
 
-INPUT_FIELDS: dict[str, set[str]] = {
-    "quote": {"symbol", "bid", "ask"},
-    "open": {"account", "ref", "symbol", "side", "leverage", "margin", "qty",
-             "take_profit", "stop_loss"},
-    "close": {"account", "ref"},
-    "deposit": {"account", "amount"},
-    "reset": {"account", "margin_mode"},
-    "instrument": set(INSTRUMENT_FIELDS),
-    "account": {"account", "balance", "margin_mode", "maintenance_rate", "margin_call_level",
-                "stop_out_level"},
-}  # fmt: skip
+    def positions(self, account: str) -> list[dict[str, Any]]:
+        """The open positions of an account, as decimal text (the account_state shape)."""
+        return [views.position_view(p) for p in self.account_of(account).positions.values()]
 
+    def position(self, account: str, ref: str) -> dict[str, Any] | None:
+        pos = self.account_of(account).positions.get(ref)
+        return None if pos is None else views.position_view(pos)
 
-def _req(record: dict[str, Any], key: str) -> Any:
-    if key not in record:
-        raise BadInput(f"{record.get('type')} input needs {key!r}")
-    return record[key]
+    def orders(self, account: str) -> list[dict[str, Any]]:
+        """The pending orders of an account, in placement order, as decimal text."""
+        return views.orders_view(self.account_of(account))
+
+    def account_state(self, account: str) -> dict[str, Any]:
+        """The `account_state` record of `workbench simulate` (without seq/t/type)."""
+        return views.account_state(self.account_of(account))
+
+    def last_quote(self, symbol: str) -> dict[str, Any] | None:
+        return views.last_quote(self.books[self.symbol_id(symbol)])

@@ -11,16 +11,18 @@ symbols it holds, so that it re-arms exactly when the level rises again.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import ROUND_HALF_UP, Decimal
 from heapq import heappush
-from typing import TYPE_CHECKING
+from typing import Any
 
-from ..domain import CROSS, Account
+from ..domain import CROSS, Account, Position
 from ..money import ceil_div
 from . import index
+from .positions import write_off
+from .state import EngineState
 
-if TYPE_CHECKING:
-    from .core import Engine
+Settle = Callable[[Position, int, str, int], dict[str, Any]]
 
 
 def level_text(equity: int, used: int) -> str | None:
@@ -37,49 +39,54 @@ def _at_or_below(equity: int, used: int, level: tuple[int, int]) -> bool:
     return equity * 100 * den <= num * used
 
 
-class CrossMixin:
-    """Cross-margin checks of the Engine."""
+class CrossMargin:
+    """Cross-margin checks: given the engine state and how to settle a close."""
 
-    def _check_cross(self: Engine, acct: Account, t: int) -> None:
+    def __init__(self, state: EngineState, settle: Settle) -> None:
+        self.s = state
+        self.settle = settle
+
+    def check(self, acct: Account, t: int) -> None:
         """After a quote or a command: margin call, stop-out, write-off, then re-watch."""
         if acct.mode != CROSS:
             return
-        books = self.books
+        books = self.s.books
         if not acct.positions:
             acct.armed = True
-            self._watch(acct)
+            self.watch(acct)
             return
         eq = acct.equity(books)
         used = acct.used_margin
         if acct.armed and _at_or_below(eq, used, acct.margin_call_level):
             acct.armed = False
-            self._emit(
+            self.s.emit(
                 t, "margin_call", {"account": acct.name, "margin_level": level_text(eq, used)}
             )
         while acct.positions and _at_or_below(eq, used, acct.stop_out_level):
             worst = min(acct.positions.values(), key=lambda p: (p.upnl(), p.pid))
-            fields = self._close(worst, t, "stop_out", worst.close_price())
+            fields = self.settle(worst, t, "stop_out", worst.close_price())
             eq = acct.equity(books)
             used = acct.used_margin
             more = acct.positions and _at_or_below(eq, used, acct.stop_out_level)
             if not more and acct.balance < 0:
-                self._write_off(acct, fields)
+                write_off(acct, fields)
                 eq = acct.equity(books)
-            self._emit(t, "closed", fields)
+            self.s.emit(t, "closed", fields)
         if not acct.positions or not _at_or_below(eq, used, acct.margin_call_level):
             acct.armed = True
-        self._watch(acct, eq)
+        self.watch(acct, eq)
 
-    def _watch(self: Engine, acct: Account, eq: int | None = None) -> None:
+    def watch(self, acct: Account, eq: int | None = None) -> None:
         """(Re)place the account's price edges, or make it hot while in margin call."""
         if acct.mode != CROSS:
             return
-        books = self.books
+        books = self.s.books
+        accounts = self.s.accounts
         acct.xver += 1
         ai = acct.index
         for sid in acct.hot:
             books[sid].hot.discard(ai)
-            index.refresh(books[sid], self.accounts)
+            index.refresh(books[sid], accounts)
         acct.hot.clear()
         if not acct.positions:
             return
@@ -87,7 +94,7 @@ class CrossMixin:
             for sid in acct.exposure:
                 books[sid].hot.add(ai)
                 acct.hot.add(sid)
-                index.refresh(books[sid], self.accounts)
+                index.refresh(books[sid], accounts)
             return
         if eq is None:
             eq = acct.equity(books)
@@ -104,4 +111,4 @@ class CrossMixin:
             if ex.short_qty:
                 thr = b.ask + ceil_div(slack, unit * ex.short_qty)
                 heappush(b.cross_ask, (thr, ai, ver))
-            index.refresh(b, self.accounts)
+            index.refresh(b, accounts)

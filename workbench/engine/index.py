@@ -12,34 +12,39 @@ from collections.abc import Callable, Iterable, Iterator
 from heapq import heapify, heappop, heappush
 from typing import Any
 
-from ..domain import LONG, Account, Position, SymbolBook
+from ..domain import LIMIT, LONG, Account, Order, Position, SymbolBook
+from . import trailing
 
 NO_LOW = -1
 NO_HIGH = 1 << 62
 FORCE_LOW = 1 << 62  # makes every bid <= lo_bid: used while a hot account watches the symbol
 
 
-def _entries(pos: Position) -> Iterator[tuple[list[Any], tuple[int, int, Position]]]:
+ALL_PARTS = ("tp", "sl", "liq")
+
+
+def _entries(
+    pos: Position, parts: tuple[str, ...] = ALL_PARTS
+) -> Iterator[tuple[list[Any], tuple[int, int, Position]]]:
     """The heap entries of a position's trigger prices: (heap, entry)."""
     b = pos.book
     pid = pos.pid
-    if pos.side == LONG:
-        if pos.tp is not None:
-            yield b.long_tp, (pos.tp, pid, pos)
-        for thr in (pos.liq, pos.sl):
-            if thr is not None:
-                yield b.long_stop, (-thr, pid, pos)
-    else:
-        if pos.tp is not None:
-            yield b.short_tp, (-pos.tp, pid, pos)
-        for thr in (pos.liq, pos.sl):
-            if thr is not None:
-                yield b.short_stop, (thr, pid, pos)
+    long = pos.side == LONG
+    for part in parts:
+        thr = pos.tp if part == "tp" else pos.sl if part == "sl" else pos.liq
+        if thr is None:
+            continue
+        if part == "tp":
+            yield (b.long_tp, (thr, pid, pos)) if long else (b.short_tp, (-thr, pid, pos))
+        else:
+            yield (b.long_stop, (-thr, pid, pos)) if long else (b.short_stop, (thr, pid, pos))
 
 
-def add_position(pos: Position, accounts: list[Account]) -> None:
-    """Index the trigger prices of a newly opened position."""
-    for heap, entry in _entries(pos):
+def add_position(
+    pos: Position, accounts: list[Account], parts: tuple[str, ...] = ALL_PARTS
+) -> None:
+    """Index the trigger prices of a position (`parts`: which of tp, sl, liq)."""
+    for heap, entry in _entries(pos, parts):
         heappush(heap, entry)
     refresh(pos.book, accounts)
 
@@ -52,11 +57,66 @@ def add_positions(positions: Iterable[Position], books: list[SymbolBook],
             heap.append(entry)
     for b in books:
         total = 0
-        for heap in (b.long_tp, b.long_stop, b.short_tp, b.short_stop):
+        for heap, _ in _rules(b):
             heapify(heap)
             total += len(heap)
         b.compact_at = max(b.compact_at, 2 * total)  # all live: nothing to compact yet
         refresh(b, accounts)
+
+
+def _order_heap(o: Order) -> tuple[list[Any], int]:
+    """The heap of a pending order and its key there."""
+    b = o.book
+    if o.side == LONG:
+        return (b.buy_limit, -o.price) if o.kind == LIMIT else (b.buy_stop, o.price)
+    return (b.sell_limit, o.price) if o.kind == LIMIT else (b.sell_stop, -o.price)
+
+
+def add_order(o: Order, accounts: list[Account]) -> None:
+    """Index a pending order's trigger price (again after a modify)."""
+    heap, key = _order_heap(o)
+    heappush(heap, (key, o.oid, o))
+    refresh(o.book, accounts)
+
+
+def add_orders(orders: Iterable[Order]) -> None:
+    """Index many orders at once (a restore; the caller refreshes the books)."""
+    for o in orders:
+        heap, key = _order_heap(o)
+        heap.append((key, o.oid, o))
+
+
+def _live_order(e: tuple[Any, ...]) -> bool:
+    o = e[2]
+    return o.live and _order_heap(o)[1] == e[0]
+
+
+def collect_orders(b: SymbolBook, bid: int, ask: int) -> list[Order]:
+    """Pop the pending orders this quote triggers, in the order they were placed."""
+    out: list[Order] = []
+    h = b.buy_limit
+    while h and -h[0][0] >= ask:
+        e = heappop(h)
+        if _live_order(e):
+            out.append(e[2])
+    h = b.buy_stop
+    while h and h[0][0] <= ask:
+        e = heappop(h)
+        if _live_order(e):
+            out.append(e[2])
+    h = b.sell_limit
+    while h and h[0][0] <= bid:
+        e = heappop(h)
+        if _live_order(e):
+            out.append(e[2])
+    h = b.sell_stop
+    while h and -h[0][0] >= bid:
+        e = heappop(h)
+        if _live_order(e):
+            out.append(e[2])
+    if len(out) > 1:
+        out.sort(key=lambda o: o.oid)
+    return out
 
 
 def _valid_stop(pos: Position, thr: int) -> bool:
@@ -75,6 +135,14 @@ def _rules(b: SymbolBook) -> tuple[tuple[list[Any], Valid], ...]:
         (b.short_stop, lambda e, a: _valid_stop(e[2], e[0])),
         (b.cross_bid, lambda e, a: a[e[1]].xver == e[2]),
         (b.cross_ask, lambda e, a: a[e[1]].xver == e[2]),
+        (b.buy_limit, lambda e, a: _live_order(e)),
+        (b.buy_stop, lambda e, a: _live_order(e)),
+        (b.sell_limit, lambda e, a: _live_order(e)),
+        (b.sell_stop, lambda e, a: _live_order(e)),
+        (b.trail_long_hit, lambda e, a: trailing.live_hit(e)),
+        (b.trail_long_raise, lambda e, a: trailing.live_raise(e)),
+        (b.trail_short_hit, lambda e, a: trailing.live_hit(e)),
+        (b.trail_short_raise, lambda e, a: trailing.live_raise(e)),
     )
 
 
@@ -87,7 +155,7 @@ def _clean(b: SymbolBook, accounts: list[Account]) -> None:
 
 def _compact(b: SymbolBook, accounts: list[Account]) -> None:
     """Drop every dead entry once the heaps have doubled since the last compaction."""
-    total = 0
+    total = trailing.compact(b)
     for h, live in _rules(b):
         h[:] = [e for e in h if live(e, accounts)]
         heapify(h)
@@ -102,22 +170,32 @@ def refresh(b: SymbolBook, accounts: list[Account] | None = None) -> None:
     the heaps have grown past twice their size at the last compaction).
     """
     if accounts is not None:
-        heaps = (b.long_tp, b.short_tp, b.long_stop, b.short_stop, b.cross_bid, b.cross_ask)
-        if sum(len(h) for h in heaps) > b.compact_at:
+        if sum(len(h) for h, _ in _rules(b)) > b.compact_at:
             _compact(b, accounts)
         _clean(b, accounts)
-    lo_bid = -b.long_stop[0][0] if b.long_stop else NO_LOW
-    if b.cross_bid and -b.cross_bid[0][0] > lo_bid:
-        lo_bid = -b.cross_bid[0][0]
-    if b.hot:
-        lo_bid = FORCE_LOW
-    b.lo_bid = lo_bid
-    b.hi_bid = b.long_tp[0][0] if b.long_tp else NO_HIGH
-    b.lo_ask = -b.short_tp[0][0] if b.short_tp else NO_LOW
-    hi_ask = b.short_stop[0][0] if b.short_stop else NO_HIGH
-    if b.cross_ask and b.cross_ask[0][0] < hi_ask:
-        hi_ask = b.cross_ask[0][0]
-    b.hi_ask = hi_ask
+    lo_bid = max(
+        -b.long_stop[0][0] if b.long_stop else NO_LOW,
+        -b.cross_bid[0][0] if b.cross_bid else NO_LOW,
+        -b.sell_stop[0][0] if b.sell_stop else NO_LOW,
+        -b.trail_long_hit[0][0] if b.trail_long_hit else NO_LOW,
+    )
+    b.lo_bid = FORCE_LOW if b.hot else lo_bid
+    b.hi_bid = min(
+        b.long_tp[0][0] if b.long_tp else NO_HIGH,
+        b.sell_limit[0][0] if b.sell_limit else NO_HIGH,
+        b.trail_long_raise[0][0] + 1 if b.trail_long_raise else NO_HIGH,
+    )
+    b.lo_ask = max(
+        -b.short_tp[0][0] if b.short_tp else NO_LOW,
+        -b.buy_limit[0][0] if b.buy_limit else NO_LOW,
+        -b.trail_short_raise[0][0] - 1 if b.trail_short_raise else NO_LOW,
+    )
+    b.hi_ask = min(
+        b.short_stop[0][0] if b.short_stop else NO_HIGH,
+        b.cross_ask[0][0] if b.cross_ask else NO_HIGH,
+        b.buy_stop[0][0] if b.buy_stop else NO_HIGH,
+        b.trail_short_hit[0][0] if b.trail_short_hit else NO_HIGH,
+    )
 
 
 def collect(
@@ -145,6 +223,8 @@ def collect(
         thr, pid, pos = heappop(h)
         if _valid_stop(pos, thr):
             hit[pid] = pos
+    if b.trail_groups:
+        trailing.collect(b, bid, ask, hit)
     check: set[int] = set(b.hot)
     h2 = b.cross_bid
     while h2 and -h2[0][0] >= bid:
@@ -171,12 +251,14 @@ def brute_force(b: SymbolBook, positions: list[Position]) -> list[Position]:
                 (pos.liq is not None and p <= pos.liq)
                 or (pos.sl is not None and p <= pos.sl)
                 or (pos.tp is not None and p >= pos.tp)
+                or (pos.trail is not None and p <= pos.tgroup.anchor - pos.trail)
             )
         else:
             hit = (
                 (pos.liq is not None and p >= pos.liq)
                 or (pos.sl is not None and p >= pos.sl)
                 or (pos.tp is not None and p <= pos.tp)
+                or (pos.trail is not None and p >= pos.tgroup.anchor + pos.trail)
             )
         if hit:
             out.append(pos)

@@ -12,12 +12,13 @@ import json
 from decimal import Decimal
 from typing import Any
 
-from ..domain import Account, Instrument, Position
-from . import index
+from ..domain import Account, Instrument, Order, Position
+from . import index, trailing
 from .core import Engine
 
 MAGIC = b"WBSNAP"
-VERSION = 1
+VERSION = 2
+READABLE = (1, 2)  # version 1: before pending orders and trailing stops
 
 
 class SnapshotError(ValueError):
@@ -33,6 +34,7 @@ def state_dict(engine: Engine) -> dict[str, Any]:
         "now": engine.now,
         "next_roll": engine.next_roll,
         "next_pid": engine.next_pid,
+        "next_oid": engine.next_oid,
         "demo_balance": engine.demo_balance,
         "max_quote_age_us": engine.max_quote_age_us,
         "max_deposit": engine.max_deposit,
@@ -54,8 +56,14 @@ def _account_dict(a: Account) -> dict[str, Any]:
         "totals": [a.deposits, a.realized, a.fees, a.swaps, a.written_off, a.resets],
         "positions": [
             [p.pid, p.ref, p.book.sid, p.side, p.qty, p.open_price, p.margin, str(p.leverage),
-             p.fee, p.tp, p.sl, p.liq, p.opened_t, p.swap]
+             p.fee, p.tp, p.sl, p.liq, p.opened_t, p.swap, p.trail,
+             None if p.tgroup is None else p.tgroup.anchor]
             for p in a.positions.values()
+        ],
+        "orders": [
+            [o.oid, o.ref, o.book.sid, o.side, o.kind, o.price, o.margin, o.qty,
+             str(o.leverage), o.tp, o.sl, o.trail, o.expires, o.placed_t]
+            for o in sorted(a.orders.values(), key=lambda o: o.oid)
         ],
     }  # fmt: skip
 
@@ -85,7 +93,7 @@ def restore(data: bytes) -> Engine:
         version, length = int(parts[1]), int(parts[2])
     except ValueError:
         raise SnapshotError("not a workbench snapshot (bad header)") from None
-    if version != VERSION:
+    if version not in READABLE:
         raise SnapshotError(f"snapshot version {version} is not supported (expected {VERSION})")
     if len(body) < length:
         raise SnapshotError(f"snapshot is truncated: {len(body)} of {length} bytes")
@@ -110,6 +118,7 @@ def from_state(s: dict[str, Any]) -> Engine:
         s["next_roll"],
         s["next_pid"],
     )
+    eng.next_oid = s.get("next_oid", 1)
     eng.quotes, eng.bad_quotes, eng.ignored_quotes = s["counters"]
     for b, (t, bid, ask) in zip(eng.books, s["quotes"], strict=True):
         b.t, b.bid, b.ask = t, bid, ask
@@ -124,19 +133,29 @@ def from_state(s: dict[str, Any]) -> Engine:
         a.deposits, a.realized, a.fees, a.swaps, a.written_off, a.resets = ad["totals"]
         eng.accounts.append(a)
         eng.by_name[a.name] = a
-        for pid, ref, sid, side, qty, op, m, lev, fee, tp, sl, liq, ot, swap in ad["positions"]:
+        for row in ad["positions"]:
+            pid, ref, sid, side, qty, op, m, lev, fee, tp, sl, liq, ot, swap = row[:14]
             lev_d = levs.get(lev)
             if lev_d is None:
                 lev_d = levs[lev] = Decimal(lev)
             pos = Position(pid, a, ref, eng.books[sid], side, qty, op, m, lev_d, fee, tp, sl, ot)
             pos.liq = liq
             pos.swap = swap
+            if len(row) > 14 and row[14] is not None:
+                trailing.attach(pos.book, pos, row[14], row[15])
             a.positions[ref] = pos
             a.add_exposure(pos, 1)
             eng.open_count += 1
+        for oid, ref, sid, side, kind, price, m, q, lev, tp, sl, trail, exp, pt in ad.get(
+            "orders", ()
+        ):
+            o = Order(oid, a, ref, eng.books[sid], side, kind, price, m, q, Decimal(lev), pt)
+            o.tp, o.sl, o.trail, o.expires = tp, sl, trail, exp
+            a.orders[ref] = o
+    eng._orders.rebuild()
     index.add_positions(
         (p for a in eng.accounts for p in a.positions.values()), eng.books, eng.accounts
     )
     for a in eng.accounts:
-        eng._watch(a)
+        eng._cross.watch(a)
     return eng
