@@ -3,7 +3,8 @@
 The sequencer's commit thread hands every durable batch to `Hub.publish`, which moves
 it onto the event loop. There each socket has a bounded queue drained by its own sender
 task; a socket whose queue is full is too slow and is dropped (closed with 1013), so a
-slow client never holds up the engine or the other sockets.
+slow client never holds up the engine or the other sockets. A socket opened with a token
+is closed with 1008 when that token is logged out or expires.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,17 +26,25 @@ from workbench.money import fmt_price
 log = logging.getLogger(__name__)
 
 QUEUE_SIZE = 2000
+SLOW = (1013, "too slow: messages were not read")
 
 
 @dataclass(eq=False)
 class Client:
-    """One socket: whose events it gets (account None: public only) and its symbols."""
+    """One socket: whose events it gets (account None: public only) and its symbols.
+
+    `token_id` and `expires` (epoch seconds) are those of the token it was opened with.
+    """
 
     ws: WebSocket
     account: str | None
+    token_id: str | None = None
+    expires: float | None = None
     symbols: set[str] = field(default_factory=set)
     queue: asyncio.Queue[str | None] = field(default_factory=lambda: asyncio.Queue(QUEUE_SIZE))
     dropped: bool = False
+    closing: tuple[int, str] = SLOW  # the close code and reason once dropped
+    expiry: asyncio.TimerHandle | None = None
 
 
 class Hub:
@@ -81,16 +91,28 @@ class Hub:
             except asyncio.QueueFull:
                 self.dropped_slow += 1
                 log.warning("dropping a slow WebSocket client (%d messages queued)", QUEUE_SIZE)
-                self._drop(c)
+                self.drop(c, *SLOW)
 
     # ------------------------------------------------------------- sockets
+    def send(self, client: Client, msg: str) -> None:
+        """Queue one message for one socket (dropped as too slow if its queue is full)."""
+        self._send_all((client,), msg)
+
     def add(self, client: Client) -> None:
+        """Register a socket (on the event loop); one with a token is closed when it expires."""
         self.clients.add(client)
         if client.account is not None:
             self.by_account.setdefault(client.account, set()).add(client)
+        if client.expires is not None:
+            client.expiry = asyncio.get_running_loop().call_later(
+                max(0.0, client.expires - time.time()), self.drop, client, 1008, "token expired"
+            )
 
     def remove(self, client: Client) -> None:
         self.clients.discard(client)
+        if client.expiry is not None:
+            client.expiry.cancel()
+            client.expiry = None
         if client.account is not None:
             subs = self.by_account.get(client.account)
             if subs is not None:
@@ -112,10 +134,19 @@ class Hub:
             if not subs:
                 del self.by_symbol[symbol]
 
-    def _drop(self, client: Client) -> None:
+    def close_token(self, account: str, token_id: str, reason: str = "logged out") -> int:
+        """Close (1008) the sockets opened with this token, e.g. at its logout; how many."""
+        doomed = [c for c in self.by_account.get(account, ()) if c.token_id == token_id]
+        for c in doomed:
+            self.drop(c, 1008, reason)
+        return len(doomed)
+
+    def drop(self, client: Client, code: int, reason: str) -> None:
+        """Stop delivering to a socket at once; its sender closes it with `code`."""
         if client.dropped:
             return
         client.dropped = True
+        client.closing = (code, reason)
         self.remove(client)
         while not client.queue.empty():
             client.queue.get_nowait()
@@ -127,9 +158,12 @@ class Hub:
         try:
             while True:
                 msg = await client.queue.get()
-                if msg is None:
+                if client.expires is not None and time.time() >= client.expires:
+                    self.drop(client, 1008, "token expired")  # the clock ran ahead of the timer
+                if msg is None or client.dropped:
+                    code, reason = client.closing
                     with contextlib.suppress(Exception):
-                        await ws.close(code=1013, reason="too slow: messages were not read")
+                        await ws.close(code=code, reason=reason)
                     return
                 await ws.send_text(msg)
                 self.sent += 1
