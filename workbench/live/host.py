@@ -87,8 +87,9 @@ class LiveEngine:
     def start(self) -> Recovered:
         """Recover the engine and start its sequencer."""
         rec = recover(
-            self.paths.journal, self.snapshots, history_seq=self.history.max_seq, freeze=True
-        )
+            self.paths.journal, self.snapshots, history_seq=self.history.max_seq,
+            history_idx=self.history.max_idx, freeze=True,
+        )  # fmt: skip
         log.debug(
             "recovered in %.3f s: snapshot %s + %d journal records (%d events to store again)",
             rec.seconds, rec.snapshot_index, rec.replayed, len(rec.events),

@@ -6,8 +6,11 @@ that `workbench simulate` runs. Appends are made durable by `sync()` (fsync), wh
 sequencer calls once per group of records (group commit). A snapshot taken after record
 N starts a new segment at N + 1, so recovery reads only the segments after it.
 
-Reading is forgiving at the tail: a torn last line (no newline, or not JSON) is cut
-off with a warning, never a crash; acknowledged records are always whole lines.
+Reading forgives a torn tail only: an unacknowledged last write (the last segment's
+lines from a bad one on, with no valid record after it) is cut off with a warning.
+Any other damage (a bad record followed by valid ones, a missing segment, a journal
+that ends before what a snapshot covers) raises JournalDamaged and changes nothing:
+acknowledged records are never dropped silently (see repair.py).
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import json
 import logging
 import os
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -79,6 +82,55 @@ def fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
+class JournalDamaged(Exception):
+    """Journal damage that is not a torn tail: acknowledged records would be lost.
+
+    Nothing is changed when this is raised. `cut` is where the valid journal ends (a
+    segment and a byte offset: from there on, that segment and all later ones are
+    damaged or cannot be applied); `resume` is the record a new, empty segment would
+    have to start at for the journal to continue after a snapshot; `record` is the
+    first record concerned. `repair.repair` acts on these."""
+
+    def __init__(
+        self,
+        what: str,
+        *,
+        cut: tuple[Path, int] | None = None,
+        resume: int | None = None,
+        record: int | None = None,
+    ) -> None:
+        super().__init__(what)
+        self.what = what
+        self.cut = cut
+        self.resume = resume
+        self.record = record
+
+    def __str__(self) -> str:
+        return f"journal damaged: {self.what}; nothing was changed. {REPAIR_HINT}"
+
+
+#: How to proceed, said with every JournalDamaged.
+REPAIR_HINT = (
+    "Start again with --repair (workbench serve --repair) to set the damaged part aside "
+    "and start from the valid records before it; it says exactly what is lost"
+)
+
+
+@dataclass
+class Tear:
+    """A torn tail: from `offset` of the last segment on, an unacknowledged write."""
+
+    path: Path
+    offset: int
+    record: int  # the index the first torn record would have had
+    why: str
+    size: int  # bytes from `offset` to the end of the file
+
+    def describe(self) -> str:
+        return (f"{self.path} byte {self.offset} (record {self.record}): {self.why}; "
+                f"{self.size} byte(s) of an unacknowledged write")  # fmt: skip
+
+
 @dataclass
 class JournalTail:
     """What a scan of the journal found after a given index."""
@@ -90,85 +142,213 @@ class JournalTail:
     )
     next_index: int = 1  # the index the next appended record gets
     warnings: list[str] = field(default_factory=list)
+    tear: Tear | None = None  # a torn tail found (not cut by `scan`)
+    end: tuple[Path, int] | None = None  # the last segment and where its valid part ends
+
+
+def parse_record(raw: bytes) -> tuple[dict[str, Any] | None, str | None]:
+    """One line of a segment as (record, None), or (None, why it is not a whole record)."""
+    if not raw.endswith(b"\n"):
+        return None, "a last line without its newline"
+    try:
+        rec = json.loads(raw, parse_float=Decimal)
+    except ValueError:  # (UnicodeDecodeError included)
+        return None, "not a valid JSON line"
+    if not isinstance(rec, dict) or not isinstance(rec.get("t"), int):
+        return None, "not an input record (a JSON object with an integer 't')"
+    return rec, None
+
+
+def _check(raw: bytes) -> str | None:
+    """Why `raw` is not a whole input record, or None if it is."""
+    return None if QUOTE_LINE.match(raw) is not None else parse_record(raw)[1]
+
+
+def _valid_after(lines: Iterable[bytes]) -> int:
+    """How many whole, valid records the rest of a segment holds."""
+    return sum(_check(raw) is None for raw in lines)
+
+
+def _damage(
+    path: Path, offset: int, index: int, why: str, following: int, later: int
+) -> JournalDamaged:
+    after = []
+    if following:
+        after.append(f"{following} valid record(s) follow it in that segment")
+    if later:
+        after.append(f"{later} later segment(s) follow it")
+    return JournalDamaged(
+        f"{path} byte {offset} (record {index}) is {why}, and " + " and ".join(after)
+        + ": this is not a torn tail",
+        cut=(path, offset), record=index,
+    )  # fmt: skip
+
+
+def _start(segs: list[tuple[int, Path]], directory: Path, after: int) -> int:
+    """The position in `segs` of the segment holding record `after + 1`."""
+    need = after + 1
+    holding = [pos for pos, (first, _) in enumerate(segs) if first <= need]
+    if holding:
+        return holding[-1]
+    if not segs:
+        raise JournalDamaged(
+            f"{directory} holds no journal segment, but the snapshot covers records 1 to "
+            f"{after}: the journal is missing",
+            resume=need, record=need,
+        )  # fmt: skip
+    first, path = segs[0]
+    since = f" (the first after the snapshot of record {after})" if after else ""
+    raise JournalDamaged(
+        f"{path} starts at record {first}, but the journal must continue from record "
+        f"{need}{since}: records {need} to {first - 1} are missing",
+        cut=(path, 0), record=need,
+    )  # fmt: skip
+
+
+def scan(directory: Path, after: int) -> JournalTail:
+    """Records with index > `after`; changes nothing. A torn tail is returned as `tear`
+    (and not read); any other damage raises JournalDamaged.
+
+    The segments are read from the one holding record `after + 1`, each line checked
+    (those up to `after` too). A bad line is a torn tail only in the last segment and
+    only when no valid record follows it; a segment that does not start where the one
+    before it ends, or a journal that ends before record `after`, is damage too."""
+    out = JournalTail(next_index=after + 1)
+    segs = segments(directory)
+    if not segs and after == 0:
+        return out
+    pos0 = _start(segs, directory, after)
+    expected = segs[pos0][0]
+    for pos in range(pos0, len(segs)):
+        first, path = segs[pos]
+        if first != expected:
+            what = "are missing" if first > expected else "would be there twice"
+            lo, hi = min(first, expected), max(first, expected) - 1
+            raise JournalDamaged(
+                f"{path} starts at record {first}, but the segment before it ends at record "
+                f"{expected - 1}: records {lo} to {hi} {what}",
+                cut=(path, 0), record=min(first, expected),
+            )  # fmt: skip
+        index, offset = _read_segment(path, first, after, out, later=len(segs) - pos - 1)
+        expected = index
+        out.end = (path, offset)
+        if out.tear is not None:
+            break
+    if expected - 1 < after:
+        path, offset = out.end  # type: ignore[misc]
+        raise JournalDamaged(
+            f"the journal ends at record {expected - 1} ({path} byte {offset}), but the "
+            f"snapshot covers records up to {after}: records {expected} to {after} are "
+            "missing from the journal",
+            resume=after + 1, record=expected,
+        )  # fmt: skip
+    out.next_index = max(out.next_index, expected)
+    return out
+
+
+def _read_segment(
+    path: Path, first: int, after: int, out: JournalTail, later: int
+) -> tuple[int, int]:
+    """Read one segment into `out`; returns (the next index, the end of its valid part)."""
+    index, offset = first, 0
+    seen: dict[bytes, str] = {}  # symbol names, decoded once
+    units = _PriceCache().units
+    records = out.records
+    try:
+        with open(path, "rb") as f:
+            for raw in f:
+                q = QUOTE_LINE.match(raw)
+                if q is not None:
+                    if index > after:
+                        t, sym, bid, ask = q.groups()
+                        records.append((index, (seen.get(sym) or seen.setdefault(sym, sym.decode()),
+                                                int(t), units(bid), units(ask))))  # fmt: skip
+                else:
+                    rec, why = parse_record(raw)
+                    if rec is None:
+                        following = _valid_after(f)
+                        if following or later:
+                            raise _damage(path, offset, index, why, following, later)
+                        size = path.stat().st_size - offset
+                        out.tear = Tear(path, offset, index, why, size)
+                        return index, offset
+                    if index > after:
+                        records.append((index, rec))
+                index += 1
+                offset += len(raw)
+    except OSError as e:
+        raise JournalDamaged(f"{path} cannot be read ({e.strerror or e})",
+                             record=index) from None  # fmt: skip
+    return index, offset
+
+
+def cut_tear(tear: Tear, warn: Callable[[str], None] = log.warning) -> str:
+    """Cut a torn tail off its segment (an unacknowledged write), with a warning."""
+    with open(tear.path, "r+b") as f:
+        f.truncate(tear.offset)
+        f.flush()
+        os.fsync(f.fileno())
+    msg = f"journal tail cut: {tear.describe()} removed"
+    warn(msg)
+    return msg
 
 
 def read_tail(
     directory: Path, after: int, warn: Callable[[str], None] = log.warning
 ) -> JournalTail:
-    """Records with index > `after`, repairing a torn tail (the file is cut at the tear).
-
-    A bad line is a tear: the records before it are kept, the rest of that segment is cut
-    off, and any later segments are set aside (renamed `*.orphaned`), all with a warning.
-    """
-    out = JournalTail(next_index=after + 1)
-    segs = segments(directory)
-    expected: int | None = None
-    for pos, (first, path) in enumerate(segs):
-        later = segs[pos + 1 :]
-        if expected is not None and first != expected:
-            _cut(out, warn, later=[(first, path), *later],
-                 why=f"{path.name} starts at record {first}, expected {expected}")  # fmt: skip
-            break
-        if later and later[0][0] - 1 <= after:
-            expected = later[0][0]  # wholly before `after`: not read
-            continue
-        index, good_end, torn = first, 0, None
-        seen: dict[bytes, str] = {}  # symbol names, decoded once
-        units = _PriceCache().units
-        with open(path, "rb") as f:
-            for raw in f:
-                if not raw.endswith(b"\n"):
-                    torn = "a torn last line (no newline)"
-                    break
-                if index <= after:
-                    pass  # before the snapshot: only counted
-                elif (q := QUOTE_LINE.match(raw)) is not None:
-                    t, sym, bid, ask = q.groups()
-                    out.records.append((index, (seen.get(sym) or seen.setdefault(sym, sym.decode()),
-                                                int(t), units(bid), units(ask))))  # fmt: skip
-                else:
-                    try:
-                        rec = json.loads(raw, parse_float=Decimal)
-                    except ValueError:
-                        torn = f"record {index} is not valid JSON"
-                        break
-                    if not isinstance(rec, dict) or not isinstance(rec.get("t"), int):
-                        torn = f"record {index} is not an input record"
-                        break
-                    out.records.append((index, rec))
-                index += 1
-                good_end += len(raw)
-        if torn is not None:
-            with open(path, "r+b") as f:
-                f.truncate(good_end)
-                f.flush()
-                os.fsync(f.fileno())
-            _cut(out, warn, later=later,
-                 why=f"{path.name}: {torn}; cut at byte {good_end}")  # fmt: skip
-            out.next_index = max(out.next_index, index)
-            break
-        out.next_index = max(out.next_index, index)
-        expected = index
+    """`scan`, then cut a torn tail off (with a warning); damage raises JournalDamaged."""
+    out = scan(directory, after)
+    if out.tear is not None:
+        out.warnings.append(cut_tear(out.tear, warn))
     return out
 
 
-def _cut(
-    out: JournalTail, warn: Callable[[str], None], later: list[tuple[int, Path]], why: str
-) -> None:
-    msg = f"journal tail skipped: {why}"
-    if later:
-        for _, p in later:
-            p.rename(p.with_name(p.name + ".orphaned"))
-        msg += f"; set aside {len(later)} later segment(s) as *.orphaned"
-    out.warnings.append(msg)
-    warn(msg)
+def read_lines(
+    path: Path, warn: Callable[[str], None] = log.warning
+) -> Iterator[tuple[str, Path, int, int]]:
+    """Every line of a journal directory (or of one segment file) in order, as (text,
+    segment, line number in it, record index), for `workbench simulate`. Read-only and
+    streaming; a torn tail is left out with a warning; other damage (a gap between
+    segments, a journal that does not start at record 1, a bad record followed by valid
+    ones) raises JournalDamaged."""
+    m = SEGMENT.match(path.name)
+    segs = [(int(m.group(1)), path)] if m and path.is_file() else segments(path)
+    expected = segs[0][0] if m and path.is_file() else 1
+    for pos, (first, path) in enumerate(segs):
+        if first != expected:
+            lo, hi = min(first, expected), max(first, expected) - 1
+            what = "are missing" if first > expected else "would be there twice"
+            where = "the journal starts there" if pos == 0 else "the segment before it ends"
+            raise JournalDamaged(f"{path} starts at record {first} but {where} at record "
+                                 f"{expected - 1}: records {lo} to {hi} {what}",
+                                 cut=(path, 0), record=lo)  # fmt: skip
+        index, offset, lineno = first, 0, 0
+        with open(path, "rb") as f:
+            for raw in f:
+                lineno += 1
+                why = _check(raw)
+                if why is not None:
+                    following, later = _valid_after(f), len(segs) - pos - 1
+                    if following or later:
+                        raise _damage(path, offset, index, why, following, later)
+                    tear = Tear(path, offset, index, why, path.stat().st_size - offset)
+                    warn(f"journal tail left out: line {lineno} of {tear.describe()}")
+                    return
+                yield raw.decode(), path, lineno, index
+                index += 1
+                offset += len(raw)
+        expected = index
 
 
 def iter_lines(directory: Path) -> Iterator[str]:
-    """Every journal line in order (for `workbench simulate` of a journal directory)."""
-    for _, path in segments(directory):
-        with open(path, encoding="utf-8") as f:
-            yield from f
+    """Every journal line in order (see `read_lines`)."""
+    for text, *_ in read_lines(directory):
+        yield text
+
+
+def owner_only(path: str | bytes, flags: int) -> int:
+    """An `opener` that creates files readable by their owner only."""
+    return os.open(path, flags, 0o600)
 
 
 class JournalWriter:
@@ -176,14 +356,14 @@ class JournalWriter:
 
     def __init__(self, directory: Path, next_index: int) -> None:
         self.directory = directory
-        directory.mkdir(parents=True, exist_ok=True)
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.next_index = next_index
         segs = segments(directory)
         if segs and segs[-1][0] <= next_index:
-            path = segs[-1][1]  # read_tail left it ending at a whole line
+            path = segs[-1][1]  # recovery left it ending at a whole line
         else:
             path = directory / segment_name(next_index)
-        self._f = open(path, "ab")  # noqa: SIM115 - held open for the writer's life
+        self._f = open(path, "ab", opener=owner_only)  # noqa: SIM115 - held for the writer's life
         fsync_dir(directory)
         self.synced_index = next_index - 1
         self.bytes_since_sync = 0
@@ -213,7 +393,7 @@ class JournalWriter:
         if Path(self._f.name) == path:
             return
         self._f.close()
-        self._f = open(path, "ab")  # noqa: SIM115
+        self._f = open(path, "ab", opener=owner_only)  # noqa: SIM115
         fsync_dir(self.directory)
 
     def close(self) -> None:

@@ -1,9 +1,12 @@
 """Recovery: the latest valid snapshot, then the journal records after it.
 
-What could not be read (a corrupt snapshot, a torn journal tail) is skipped with a
-warning. `history_seq` is the last event sequence number the history database holds:
-a snapshot newer than that is passed over for an older one (or a full replay), so that
-the events the database is missing are produced again and can be stored.
+A corrupt snapshot is skipped and a torn journal tail cut off, each with a warning.
+Any other journal damage raises JournalDamaged before anything is changed, and so does
+a journal that ends before what the history database holds as acknowledged
+(`history_idx`, the last journaled command it stored; `history_seq`, its last event).
+`history_seq` also picks the snapshot: one newer than it is passed over for an older
+one (or a full replay), so that the events the database is missing are produced again
+and can be stored.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from typing import Any
 
 from ..engine import BadInput, Engine
 from ..money import fmt_price
-from .journal import read_tail, segments
+from .journal import JournalDamaged, JournalTail, Tear, cut_tear, scan, segments
 from .snapshots import SnapshotStore
 
 log = logging.getLogger(__name__)
@@ -45,21 +48,29 @@ def recover(
     snapshots: SnapshotStore,
     *,
     history_seq: int | None = None,
+    history_idx: int | None = None,
     warn: Callable[[str], None] = log.warning,
     freeze: bool = False,
+    verify: bool = True,
+    on_tear: Callable[[Tear, Callable[[str], None]], str] = cut_tear,
 ) -> Recovered:
-    """Rebuild the engine from the data directory; never raises for damaged files.
+    """Rebuild the engine from the data directory; raises JournalDamaged (having changed
+    nothing) when acknowledged records are missing or damaged.
 
+    `verify=False` skips the comparison with the history (the repair trims the history
+    to the journal afterwards); `on_tear` removes a torn tail (default: cut in place).
     `freeze`: the engine will live as long as the process (a server), so move what was
     built into the collector's permanent generation (else the first collection after
     recovery walks every position: 0.15 s with 100k)."""
     paused = gc.isenabled()
     gc.disable()  # recovery builds many long-lived objects: no collections meanwhile
     try:
-        return _recover(journal_dir, snapshots, history_seq, warn)
-    finally:
-        if freeze:
+        acked = (history_seq, history_idx) if verify else (None, None)
+        rec = _recover(journal_dir, snapshots, history_seq, acked, warn, on_tear)
+        if freeze:  # (not after a failure: what was built is garbage then)
             gc.freeze()
+        return rec
+    finally:
         if paused:
             gc.enable()
 
@@ -109,7 +120,9 @@ def _recover(
     journal_dir: Path,
     snapshots: SnapshotStore,
     history_seq: int | None,
+    acked: tuple[int | None, int | None],
     warn: Callable[[str], None],
+    on_tear: Callable[[Tear, Callable[[str], None]], str],
 ) -> Recovered:
     started = time.perf_counter()
     warnings: list[str] = []
@@ -133,10 +146,8 @@ def _recover(
         break
     if engine is None:
         engine = Engine()
-        if first is not None and first > 1:
-            say(f"the journal starts at record {first} and no usable snapshot precedes it: "
-                "the records before it are lost")  # fmt: skip
-    tail = read_tail(journal_dir, base, say)
+    tail = scan(journal_dir, base)
+    _check_acknowledged(tail, acked[1])
     events: list[Event] = []
     floor = -1 if history_seq is None else history_seq
     unsubscribe = engine.subscribe(lambda ev: events.append(ev) if ev["seq"] > floor else None)
@@ -144,6 +155,15 @@ def _recover(
         commands = apply_records(engine, tail.records, say)
     finally:
         unsubscribe()
+    if acked[0] is not None and engine.seq < acked[0]:
+        raise JournalDamaged(
+            f"the journal replays to event {engine.seq}, but the history (accounts.duckdb) "
+            f"holds events up to {acked[0]}: acknowledged inputs are missing from the "
+            f"journal, which ends at record {tail.next_index - 1}{_where(tail)}",
+            record=tail.next_index,
+        )  # fmt: skip
+    if tail.tear is not None:
+        warnings.append(on_tear(tail.tear, warn))
     return Recovered(
         engine=engine,
         index=tail.next_index - 1,
@@ -154,3 +174,28 @@ def _recover(
         warnings=warnings,
         seconds=time.perf_counter() - started,
     )
+
+
+def _where(tail: JournalTail) -> str:
+    return "" if tail.end is None else f" ({tail.end[0]} byte {tail.end[1]})"
+
+
+def _check_acknowledged(tail: JournalTail, history_idx: int | None) -> None:
+    """The journal holds every command the history says was acknowledged."""
+    if history_idx is None:
+        return
+    tear = tail.tear
+    if tear is not None and tear.record <= history_idx:
+        raise JournalDamaged(
+            f"{tear.path} byte {tear.offset} (record {tear.record}) is {tear.why}, but the "
+            f"history (accounts.duckdb) holds record {history_idx} as acknowledged",
+            cut=(tear.path, tear.offset), record=tear.record,
+        )  # fmt: skip
+    end = tail.next_index - 1
+    if end < history_idx:
+        raise JournalDamaged(
+            f"the journal ends at record {end}{_where(tail)}, but the history "
+            f"(accounts.duckdb) holds acknowledged commands up to record {history_idx}: "
+            f"records {end + 1} to {history_idx} are missing from the journal",
+            record=end + 1,
+        )  # fmt: skip

@@ -1,9 +1,10 @@
 """Snapshot files: the engine's checksummed snapshot bytes, written atomically.
 
 `snapshot-<index>.snap` holds the state after journal record `index`. It is written to
-a temporary file, fsynced, renamed into place and the directory fsynced, so a crash
-leaves either the old set of snapshots or the new one, never half a file under the
-final name. The newest few are kept; a corrupt one is skipped with a warning.
+a temporary file (readable by its owner only), fsynced, renamed into place and the
+directory fsynced, so a crash leaves either the old set of snapshots or the new one,
+never half a file under the final name. The newest few are kept; a corrupt one is
+skipped with a warning.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from ..engine import Engine, SnapshotError, restore
-from .journal import fsync_dir
+from .journal import fsync_dir, owner_only
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +29,7 @@ class SnapshotStore:
     def __init__(self, directory: Path, keep: int = 3) -> None:
         self.directory = directory
         self.keep = max(1, keep)
-        directory.mkdir(parents=True, exist_ok=True)
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
 
     def indexes(self) -> list[int]:
         """Journal indexes of the snapshots on disk, newest first."""
@@ -42,7 +43,7 @@ class SnapshotStore:
         """Write atomically, then drop the oldest beyond `keep`."""
         final = self.path(index)
         tmp = final.with_name(final.name + ".tmp")
-        with open(tmp, "wb") as f:
+        with open(tmp, "wb", opener=owner_only) as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
