@@ -131,3 +131,79 @@ def test_a_bad_quote_is_reported_and_changes_nothing(tmp_path: Path) -> None:
 def test_unreadable_file_is_a_clear_error(tmp_path: Path) -> None:
     res = simulate(tmp_path / "missing.jsonl")
     assert res.returncode == 2 and "cannot read" in res.stderr
+
+
+def _journal(tmp_path: Path, *parts: list[bytes]) -> list[Path]:
+    """A journal directory of segments holding `parts` (lines, newline-terminated)."""
+    d = tmp_path / "journal"
+    d.mkdir()
+    paths, first = [], 1
+    for lines in parts:
+        p = d / f"journal-{first:012d}.jsonl"
+        p.write_bytes(b"".join(lines))
+        paths.append(p)
+        first += len(lines)
+    return paths
+
+
+def _example_lines() -> list[bytes]:
+    return EXAMPLE.read_bytes().splitlines(keepends=True)
+
+
+def test_a_journal_with_a_torn_tail_runs_with_a_warning(tmp_path: Path) -> None:
+    lines = _example_lines()
+    a, b = _journal(tmp_path, lines[:3], lines[3:])
+    b.write_bytes(b.read_bytes() + b'{"t": 1723161299000000, "type": "dep')
+    res = simulate(tmp_path / "journal")
+    assert res.returncode == 0, res.stderr
+    assert res.stdout == simulate(EXAMPLE).stdout
+    assert f"journal tail left out: line {len(lines) - 2} of {b} byte" in res.stderr
+    solo = tmp_path / "journal-000000000001.jsonl"  # a segment on its own: the same
+    solo.write_bytes(b"".join(lines) + b"\0" * 64)
+    one = simulate(solo)
+    assert one.returncode == 0 and one.stdout == res.stdout
+    assert f"journal tail left out: line {len(lines) + 1} of {solo} byte" in one.stderr
+
+
+def test_journal_errors_name_the_segment_line_and_record(tmp_path: Path) -> None:
+    lines = _example_lines()
+    lines[4] = b'{"t": 1723161255000000, "type": "teleport"}\n'
+    _, b = _journal(tmp_path, lines[:3], lines[3:])
+    res = simulate(tmp_path / "journal")
+    assert res.returncode == 2
+    assert f"{b}: line 2 (record 5): unknown input type 'teleport'" in res.stderr
+
+
+def test_damage_in_a_journal_is_an_error_naming_the_segment_and_byte(tmp_path: Path) -> None:
+    lines = _example_lines()
+    (a,) = _journal(tmp_path, [*lines[:2], b"\x00\x01garbage\n", *lines[2:]])
+    offset = len(lines[0]) + len(lines[1])
+    res = simulate(tmp_path / "journal")
+    assert res.returncode == 2 and "Traceback" not in res.stderr
+    assert f"{a} byte {offset} (record 3) is not a valid JSON line" in res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1
+
+
+def test_a_gap_between_segments_is_an_error(tmp_path: Path) -> None:
+    lines = _example_lines()
+    a, b = _journal(tmp_path, lines[:3], lines[3:])
+    b.rename(b.with_name("journal-000000000006.jsonl"))
+    res = simulate(tmp_path / "journal")
+    assert res.returncode == 2 and "records 4 to 5 are missing" in res.stderr
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [(b"PK\x03\x04\x00\x00binary\xff\xfe\n\x00", "line 1: binary data (NUL bytes)"),
+     (b'{"t": 0, "type": "account", "account": "z"}\n{"t": 1, "type": "\xe9"}\n',
+      "line 2: not UTF-8 text")],
+)  # fmt: skip
+def test_a_binary_or_non_utf8_file_is_one_clear_line(
+    tmp_path: Path, data: bytes, message: str
+) -> None:
+    f = tmp_path / "ticks.parquet"
+    f.write_bytes(data)
+    res = simulate(f)
+    assert res.returncode == 2
+    assert res.stderr == f"workbench simulate: {f}: {message}" + res.stderr.split(message)[1]
+    assert len(res.stderr.strip().splitlines()) == 1 and "Traceback" not in res.stderr

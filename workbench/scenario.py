@@ -1,19 +1,20 @@
 """`workbench simulate SCENARIO.jsonl`: run a scenario file through the engine.
 
 Writes the engine's events as JSON Lines, then one `account_state` line per account.
-Same file, same output, byte for byte.
+Same file, same output, byte for byte. An error names the file and line (for a server's
+journal: the segment, its line and the record number); a journal's torn tail is left
+out with a warning, as the server cuts it.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, BinaryIO, TextIO
 
 from .engine import BadInput, BadQuote, Engine
 
@@ -22,33 +23,58 @@ class ScenarioError(ValueError):
     """A scenario line that cannot be run; the message names the line."""
 
 
-def parse_line(text: str, lineno: int) -> dict[str, Any] | None:
-    """One scenario line as a record (None for a blank line)."""
+def parse_line(text: str, lineno: int, where: str | None = None) -> dict[str, Any] | None:
+    """One scenario line as a record (None for a blank line); errors start with `where`
+    (default "line N")."""
     if not text.strip():
         return None
+    where = f"line {lineno}" if where is None else where
     try:
         rec = json.loads(text, parse_float=Decimal)
     except json.JSONDecodeError as e:
-        raise ScenarioError(
-            f"line {lineno}: not valid JSON ({e.msg} at column {e.colno})"
-        ) from None
+        raise ScenarioError(f"{where}: not valid JSON ({e.msg} at column {e.colno})") from None
     if not isinstance(rec, dict):
-        raise ScenarioError(f"line {lineno}: a line must be a JSON object")
+        raise ScenarioError(f"{where}: a line must be a JSON object")
     if "type" not in rec:
-        raise ScenarioError(f"line {lineno}: missing 'type'")
+        raise ScenarioError(f"{where}: missing 'type'")
     t = rec.get("t")
     if not isinstance(t, int) or isinstance(t, bool) or t < 0:
-        raise ScenarioError(f"line {lineno}: 't' must be a non-negative integer (µs), not {t!r}")
+        raise ScenarioError(f"{where}: 't' must be a non-negative integer (µs), not {t!r}")
     return rec
 
 
-def run(lines: Iterable[str], out: TextIO, warn: TextIO = sys.stderr) -> Engine:
-    """Run scenario lines through a new engine, writing events to `out`."""
+def run(
+    lines: Iterable[str], out: TextIO, warn: TextIO = sys.stderr, *, source: str | None = None
+) -> Engine:
+    """Run scenario lines through a new engine, writing events to `out`; messages name
+    the line (and `source`, the file, when given)."""
+    prefix = f"{source}: " if source else ""
+    return _run(((text, n) for n, text in enumerate(lines, start=1)), out, warn,
+                lambda n: f"{prefix}line {n}")  # fmt: skip
+
+
+def run_journal(path: Path, out: TextIO, warn: TextIO = sys.stderr) -> Engine:
+    """Run a server's journal (its directory, or one segment) like a scenario file: a
+    torn tail is left out with a warning; damage raises JournalDamaged."""
+    from .live.journal import read_lines
+
+    lines = read_lines(path, lambda msg: warn.write(f"{msg}\n"))
+    return _run(((text, (seg, n, index)) for text, seg, n, index in lines), out, warn,
+                lambda w: f"{w[0]}: line {w[1]} (record {w[2]})")  # fmt: skip
+
+
+def _run(
+    lines: Iterable[tuple[str, Any]], out: TextIO, warn: TextIO, where: Callable[[Any], str]
+) -> Engine:
+    """Run (text, position) lines; `where(position)` says where a line is, for messages."""
     engine = Engine()
     engine.subscribe(lambda ev: out.write(json.dumps(ev) + "\n"))
     last_t = -1
-    for lineno, text in enumerate(lines, start=1):
-        rec = parse_line(text, lineno)
+    for lineno, (text, pos) in enumerate(lines, start=1):
+        try:
+            rec = parse_line(text, lineno, "")
+        except ScenarioError as e:
+            raise ScenarioError(f"{where(pos)}{e}") from None
         if rec is None:
             continue
         t = rec["t"]
@@ -56,21 +82,37 @@ def run(lines: Iterable[str], out: TextIO, warn: TextIO = sys.stderr) -> Engine:
             try:
                 engine.apply(rec)
             except BadQuote as e:
-                warn.write(f"line {lineno}: quote rejected, nothing changed: {e}\n")
+                warn.write(f"{where(pos)}: quote rejected, nothing changed: {e}\n")
             except BadInput as e:
-                raise ScenarioError(f"line {lineno}: {e}") from None
+                raise ScenarioError(f"{where(pos)}: {e}") from None
         else:
             if t < last_t:
                 raise ScenarioError(
-                    f"line {lineno}: t {t} is before the previous input's t {last_t}"
+                    f"{where(pos)}: t {t} is before the previous input's t {last_t}"
                 )
             try:
                 engine.apply(rec)
             except BadInput as e:
-                raise ScenarioError(f"line {lineno}: {e}") from None
+                raise ScenarioError(f"{where(pos)}: {e}") from None
         last_t = max(last_t, t)
     write_states(engine, out)
     return engine
+
+
+def text_lines(raw: Iterable[bytes], source: str) -> Iterator[str]:
+    """Lines of a scenario file read as bytes, decoded; a binary or non-UTF-8 line is a
+    ScenarioError naming it (not a traceback)."""
+    for lineno, line in enumerate(raw, start=1):
+        if b"\0" in line:
+            raise ScenarioError(f"{source}: line {lineno}: binary data (NUL bytes): "
+                                "not a scenario (JSON Lines text)")  # fmt: skip
+        try:
+            yield line.decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise ScenarioError(
+                f"{source}: line {lineno}: not UTF-8 text (byte {e.start + 1} of the line): "
+                "not a scenario (JSON Lines text)"
+            ) from None
 
 
 def write_states(engine: Engine, out: TextIO) -> None:
@@ -96,40 +138,47 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
 
 
 def _main(args: argparse.Namespace) -> int:
-    src: Any
-    try:
-        if args.scenario == "-":
-            src = sys.stdin
-        elif Path(args.scenario).is_dir():  # a server's journal: its segments in order
-            from .live.journal import iter_lines, segments
+    from .live.journal import SEGMENT, JournalDamaged, segments
 
-            if not segments(Path(args.scenario)):
-                print(f"workbench simulate: {args.scenario} holds no journal segments",
-                      file=sys.stderr)  # fmt: skip
-                return 2
-            src = contextlib.closing(iter_lines(Path(args.scenario)))
-        else:
-            src = open(args.scenario, encoding="utf-8")  # noqa: SIM115
+    name, path = args.scenario, Path(args.scenario)
+    journal = name != "-" and (path.is_dir() or SEGMENT.match(path.name) is not None)
+    if path.is_dir() and not segments(path):
+        return _fail(f"{name} holds no journal segments")
+    src: BinaryIO | None = None
+    try:
+        src = sys.stdin.buffer if name == "-" else None if journal else open(path, "rb")  # noqa: SIM115
     except OSError as e:
-        print(f"workbench simulate: cannot read {args.scenario}: {e.strerror}", file=sys.stderr)
-        return 2
+        return _fail(f"cannot read {name}: {e.strerror}")
     out_path = Path(args.out) if args.out else None
     tmp = out_path.with_name(out_path.name + ".part") if out_path else None
     try:
         sink = open(tmp, "w", encoding="utf-8", newline="\n") if tmp else _stdout()  # noqa: SIM115
-        with src as lines, sink as out:
-            run(lines, out)
+        with sink as out:
+            if journal:
+                run_journal(path, out)
+            else:
+                source = "standard input" if name == "-" else name
+                run(text_lines(src, source), out, source=source)  # type: ignore[arg-type]
     except BrokenPipeError:  # the reader went away (`| head`): not an error
         sys.stderr.close()
         return 0
-    except ScenarioError as e:
-        print(f"workbench simulate: {args.scenario}: {e}", file=sys.stderr)
+    except (ScenarioError, JournalDamaged, OSError) as e:
         if tmp:
             tmp.unlink(missing_ok=True)
-        return 2
+        if isinstance(e, OSError):
+            return _fail(f"cannot read or write {e.filename or name}: {e.strerror or e}")
+        return _fail(e.what if isinstance(e, JournalDamaged) else str(e))
+    finally:
+        if src is not None and src is not sys.stdin.buffer:
+            src.close()
     if tmp and out_path:
         tmp.replace(out_path)
     return 0
+
+
+def _fail(msg: str) -> int:
+    print(f"workbench simulate: {msg}", file=sys.stderr)
+    return 2
 
 
 class _stdout:
