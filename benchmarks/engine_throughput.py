@@ -6,6 +6,10 @@ Two runs over 3 instruments, one process, one core:
   should not grow);
 - fills: brackets 1-4 % away at 20x (liquidation 5 % away), so many positions close:
   quotes/s and the cost of each fill over the flat run.
+- pending: 1k vs 100k pending limit and stop orders 10-13 % away, none filled: the
+  per-quote cost must not grow with what waits (target <= 1.2x);
+- trailing: 100k open positions with trailing stops 15-18 % away, opened over a moving
+  market (so their anchors differ), vs none: target <= 2x per quote.
 The last line is the ratio of the worst 10k-position figure to 1,000,000 quotes/s.
 """
 
@@ -53,11 +57,49 @@ def build(n_positions: int, mode: str, seed: int, band: int, leverage: str) -> E
     return eng
 
 
+def build_waiting(n: int, kind: str, seed: int = 7) -> Engine:
+    """n pending orders (kind "pending") or n trailing-stop positions (kind "trailing")
+    over 100 accounts, placed while the market moves (a quote every 100), none near."""
+    eng = Engine()
+    sids = {s: eng.symbol_id(s) for s in SYMBOLS}
+    s, t, b, a = interleaved(sids, 3 + n // 100, seed=seed, t0=T0)
+    eng.feed_quotes(s[:3], t[:3], b[:3], a[:3])
+    for i in range(100):
+        eng.create_account(f"acct{i}", balance="1000000000")
+    for i in range(n):
+        if i % 100 == 99:
+            k = 3 + i // 100
+            eng.feed_quotes(s[k : k + 1], t[k : k + 1], b[k : k + 1], a[k : k + 1])
+        sym = SYMBOLS[i % 3]
+        q = eng.last_quote(sym)
+        assert q is not None
+        d = Decimal(10 + i % 4) / 100
+        long = i % 2 == 0
+        side = "long" if long else "short"
+        if kind == "pending":
+            below = (i // 2) % 2 == 0  # limits below the ask for longs, stops above...
+            ref_price = q["ask"] if long else q["bid"]
+            price = ref_price * (1 - d) if below else ref_price * (1 + d)
+            order_kind = ("limit" if below else "stop") if long else ("stop" if below else "limit")
+            ev = eng.order(f"acct{i % 100}", sym, side, order_kind, f"{price:.2f}", "5",
+                           margin="10", t=eng.now)  # fmt: skip
+        else:
+            dist = (q["bid"] * (d + Decimal("0.05"))).quantize(Decimal("0.1"))
+            ev = eng.open(f"acct{i % 100}", sym, side, "5", margin="10",
+                          trailing_stop=f"{dist}", t=eng.now)  # fmt: skip
+        assert ev is not None and ev["type"] in ("order_placed", "opened"), ev
+    return eng
+
+
 def measure(
-    n_positions: int, mode: str, n_quotes: int, band: int, leverage: str, seed: int = 7
-) -> tuple[float, int]:
+    n_positions: int, mode: str, n_quotes: int, band: int, leverage: str, seed: int = 7,
+    kind: str = "",
+) -> tuple[float, int]:  # fmt: skip
     """(median quotes/s, events) of feeding n_quotes to an engine holding n_positions."""
-    eng = build(n_positions, mode, seed, band, leverage)
+    if kind:
+        eng = build_waiting(n_positions, kind, seed)
+    else:
+        eng = build(n_positions, mode, seed, band, leverage)
     sids = {s: eng.symbol_id(s) for s in SYMBOLS}
     s, t, b, a = interleaved(sids, n_quotes, seed=seed + 100, t0=eng.now + 1000)
     events = eng.seq
@@ -90,6 +132,14 @@ def main() -> None:
     for mode in ("isolated", "cross"):
         growth = results[("flat", mode, 1_000)] / results[("flat", mode, 100_000)]
         print(f"{mode}: per-quote cost, 100k vs 1k open positions, no fills: {growth:.2f}x")
+    base = measure(0, "isolated", args.quotes, 10, "5")[0]
+    for kind, target in (("pending", 1.2), ("trailing", 2.0)):
+        small = measure(1_000, "isolated", args.quotes, 10, "5", kind=kind)
+        big = measure(100_000, "isolated", args.quotes, 10, "5", kind=kind)
+        ref = small[0] if kind == "pending" else base
+        what = "1k" if kind == "pending" else "none"
+        print(f"{kind}: {1e9 / big[0]:.0f} ns/quote with 100k vs {1e9 / ref:.0f} with {what} "
+              f"({big[1]:,} fills): {ref / big[0]:.2f}x (target <= {target}x)")  # fmt: skip
     worst = min(results[(r, m, 10_000)] for r in ("flat", "fills") for m in ("isolated", "cross"))
     print(f"ratio: {worst / TARGET:.2f} (10k positions, worst mode, target {TARGET:,} quotes/s)")
 

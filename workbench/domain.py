@@ -109,7 +109,7 @@ class SymbolBook:
         "long_tp", "long_stop", "short_tp", "short_stop", "cross_bid", "cross_ask",
         "buy_limit", "buy_stop", "sell_limit", "sell_stop", "trail_long_hit",
         "trail_long_raise", "trail_short_hit", "trail_short_raise", "trail_groups", "hot",
-        "lo_bid", "hi_bid", "lo_ask", "hi_ask", "compact_at", "price_dp",
+        "lo_bid", "hi_bid", "lo_ask", "hi_ask", "compact_at", "price_dp", "rules",
     )  # fmt: skip
 
     def __init__(self, sid: int, inst: Instrument) -> None:
@@ -136,6 +136,7 @@ class SymbolBook:
         self.trail_short_hit: list[tuple[int, int, Any]] = []  # ask >= level (key level)
         self.trail_short_raise: list[tuple[int, int, Any]] = []  # ask < anchor (key -anchor)
         self.trail_groups: dict[tuple[int, int], Any] = {}  # (side, anchor) -> live group
+        self.rules: Any = None  # the index's (heap, liveness test) pairs, built on first use
         self.set_instrument(inst)
         self.lo_bid = -1
         self.hi_bid = 1 << 62

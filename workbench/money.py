@@ -83,6 +83,8 @@ def ratio(value: object, what: str) -> tuple[int, int]:
 
 def fmt_units(n: int, dp: int) -> str:
     """Decimal text of a scaled int: no exponent, no trailing zeros ("100", "0.5", "-27.37")."""
+    if not n:
+        return "0"
     if n < 0:
         sign = "-"
         n = -n

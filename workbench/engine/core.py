@@ -207,13 +207,16 @@ class Engine(Trading):
             check |= hit_check
             reason = self._positions.reason
             settle = self._positions.settle
+            texts = (b.fmt(bid), b.fmt(ask)) if len(positions) > 1 else (None, None)
             for pos in positions:
                 if not pos.open:
                     continue
-                why = reason(pos, bid if pos.side > 0 else ask)
+                long = pos.side > 0
+                p = bid if long else ask
+                why = reason(pos, p)
                 if why is None:
                     continue
-                self.emit(t, "closed", settle(pos, t, why, bid if pos.side > 0 else ask))
+                self.emit(t, "closed", settle(pos, t, why, p, texts[0] if long else texts[1]))
                 if pos.account.mode == CROSS:
                     check.add(pos.account.index)
             for ai in sorted(check):

@@ -20,7 +20,18 @@ NO_HIGH = 1 << 62
 FORCE_LOW = 1 << 62  # makes every bid <= lo_bid: used while a hot account watches the symbol
 
 
-ALL_PARTS = ("tp", "sl", "liq")
+ALL_PARTS = ("tp", "stop")
+
+
+def stop_of(pos: Position) -> int | None:
+    """The stop that a falling bid (long) or rising ask (short) reaches first: the nearer
+    of the stop loss and the isolated liquidation price. One heap entry stands for both."""
+    sl, liq = pos.sl, pos.liq
+    if sl is None:
+        return liq
+    if liq is None:
+        return sl
+    return max(sl, liq) if pos.side == LONG else min(sl, liq)
 
 
 def _entries(
@@ -31,7 +42,7 @@ def _entries(
     pid = pos.pid
     long = pos.side == LONG
     for part in parts:
-        thr = pos.tp if part == "tp" else pos.sl if part == "sl" else pos.liq
+        thr = pos.tp if part == "tp" else stop_of(pos)
         if thr is None:
             continue
         if part == "tp":
@@ -43,7 +54,7 @@ def _entries(
 def add_position(
     pos: Position, accounts: list[Account], parts: tuple[str, ...] = ALL_PARTS
 ) -> None:
-    """Index the trigger prices of a position (`parts`: which of tp, sl, liq)."""
+    """Index the trigger prices of a position (`parts`: tp, stop or both)."""
     for heap, entry in _entries(pos, parts):
         heappush(heap, entry)
     refresh(pos.book, accounts)
@@ -120,30 +131,61 @@ def collect_orders(b: SymbolBook, bid: int, ask: int) -> list[Order]:
 
 
 def _valid_stop(pos: Position, thr: int) -> bool:
-    return pos.open and (thr == pos.liq or thr == pos.sl)
+    return pos.open and thr == stop_of(pos)
 
 
 Valid = Callable[[tuple[Any, ...], list[Account]], bool]
 
 
+def _live_long_tp(e: tuple[Any, ...], a: list[Account]) -> bool:
+    return e[2].open and e[2].tp == e[0]
+
+
+def _live_short_tp(e: tuple[Any, ...], a: list[Account]) -> bool:
+    return e[2].open and e[2].tp == -e[0]
+
+
+def _live_long_stop(e: tuple[Any, ...], a: list[Account]) -> bool:
+    return _valid_stop(e[2], -e[0])
+
+
+def _live_short_stop(e: tuple[Any, ...], a: list[Account]) -> bool:
+    return _valid_stop(e[2], e[0])
+
+
+def _live_cross(e: tuple[Any, ...], a: list[Account]) -> bool:
+    return a[e[1]].xver == e[2]
+
+
+def _live_pending(e: tuple[Any, ...], a: list[Account]) -> bool:
+    return _live_order(e)
+
+
+def _live_trail_hit(e: tuple[Any, ...], a: list[Account]) -> bool:
+    return trailing.live_hit(e)
+
+
+def _live_trail_raise(e: tuple[Any, ...], a: list[Account]) -> bool:
+    return trailing.live_raise(e)
+
+
+_RULES: tuple[tuple[str, Valid], ...] = (
+    ("long_tp", _live_long_tp), ("short_tp", _live_short_tp),
+    ("long_stop", _live_long_stop), ("short_stop", _live_short_stop),
+    ("cross_bid", _live_cross), ("cross_ask", _live_cross),
+    ("buy_limit", _live_pending), ("buy_stop", _live_pending),
+    ("sell_limit", _live_pending), ("sell_stop", _live_pending),
+    ("trail_long_hit", _live_trail_hit), ("trail_long_raise", _live_trail_raise),
+    ("trail_short_hit", _live_trail_hit), ("trail_short_raise", _live_trail_raise),
+)  # fmt: skip
+
+
 def _rules(b: SymbolBook) -> tuple[tuple[list[Any], Valid], ...]:
     """Each heap of a symbol with the test that one of its entries is still live."""
-    return (
-        (b.long_tp, lambda e, a: e[2].open and e[2].tp == e[0]),
-        (b.short_tp, lambda e, a: e[2].open and e[2].tp == -e[0]),
-        (b.long_stop, lambda e, a: _valid_stop(e[2], -e[0])),
-        (b.short_stop, lambda e, a: _valid_stop(e[2], e[0])),
-        (b.cross_bid, lambda e, a: a[e[1]].xver == e[2]),
-        (b.cross_ask, lambda e, a: a[e[1]].xver == e[2]),
-        (b.buy_limit, lambda e, a: _live_order(e)),
-        (b.buy_stop, lambda e, a: _live_order(e)),
-        (b.sell_limit, lambda e, a: _live_order(e)),
-        (b.sell_stop, lambda e, a: _live_order(e)),
-        (b.trail_long_hit, lambda e, a: trailing.live_hit(e)),
-        (b.trail_long_raise, lambda e, a: trailing.live_raise(e)),
-        (b.trail_short_hit, lambda e, a: trailing.live_hit(e)),
-        (b.trail_short_raise, lambda e, a: trailing.live_raise(e)),
-    )
+    rules = b.rules
+    if rules is None:
+        rules = b.rules = tuple((getattr(b, name), fn) for name, fn in _RULES)
+    return rules
 
 
 def _clean(b: SymbolBook, accounts: list[Account]) -> None:

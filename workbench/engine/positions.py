@@ -216,11 +216,12 @@ class Positions:
         self, pos: Position, tp: int | None, sl: int | None, trail: int | None, new_trail: bool
     ) -> None:
         """Replace a position's TP, SL and trailing stop, and index the new prices."""
-        parts = tuple(
-            name for name, old, new in (("tp", pos.tp, tp), ("sl", pos.sl, sl)) if old != new
-        )
+        old_tp, old_stop = pos.tp, index.stop_of(pos)
         pos.tp = tp
         pos.sl = sl
+        parts = (("tp",) if tp != old_tp else ()) + (
+            ("stop",) if index.stop_of(pos) != old_stop else ()
+        )
         if new_trail:
             trailing.detach(pos)
             if trail is not None:
@@ -228,8 +229,11 @@ class Positions:
         index.add_position(pos, self.s.accounts, parts)
 
     # ----------------------------------------------------------------- close
-    def settle(self, pos: Position, t: int, reason: str, p: int) -> dict[str, Any]:
-        """Settle a close at price p; returns the `closed` event fields (not yet emitted)."""
+    def settle(
+        self, pos: Position, t: int, reason: str, p: int, p_text: str | None = None
+    ) -> dict[str, Any]:
+        """Settle a close at price p (`p_text`: p as text, when a cascade has it already);
+        returns the `closed` event fields (not yet emitted)."""
         acct = pos.account
         pnl = pos.qty * (p - pos.open_price) * pos.side
         cn, cd = pos.book.comm
@@ -248,8 +252,9 @@ class Positions:
         acct.add_exposure(pos, -1)
         self.s.open_count -= 1
         fields: dict[str, Any] = {
-            "account": acct.name, "ref": pos.ref, "reason": reason, "price": pos.book.fmt(p),
-            "pnl": fmt_money(pnl), "fee": fmt_money(fee), "balance": fmt_money(acct.balance),
+            "account": acct.name, "ref": pos.ref, "reason": reason,
+            "price": p_text or pos.book.fmt(p), "pnl": fmt_money(pnl), "fee": fmt_money(fee),
+            "balance": fmt_money(acct.balance),
         }  # fmt: skip
         if acct.mode == ISOLATED and acct.balance < 0:
             write_off(acct, fields)
@@ -277,10 +282,10 @@ class Positions:
         acct.realized += pnl
         acct.fees += fee
         if acct.mode == ISOLATED:
-            liq = liquidation_price(pos, acct)
-            if liq != pos.liq:
-                pos.liq = liq
-                index.add_position(pos, self.s.accounts, ("liq",))
+            old_stop = index.stop_of(pos)
+            pos.liq = liquidation_price(pos, acct)
+            if index.stop_of(pos) != old_stop:
+                index.add_position(pos, self.s.accounts, ("stop",))
         fields: dict[str, Any] = {
             "account": acct.name, "ref": pos.ref, "reason": "manual", "price": pos.book.fmt(p),
             "qty": fmt_qty(part), "pnl": fmt_money(pnl), "fee": fmt_money(fee),
