@@ -7,7 +7,8 @@
 - `replay:...`: stored quotes from the tick store (`replay_feed`; state REPLAY).
 Every quote reaches the sink through one funnel that counts it and keeps the last bids
 (where simulated prices start). Each state change is one line through `say`;
-`status()` tells the rest.
+`status()` tells the rest (public: never the simulation's seed, which would tell every
+simulated price to come).
 """
 
 from __future__ import annotations
@@ -115,8 +116,6 @@ class FeedSupervisor:
         }  # fmt: skip
         if self.spec.kind == "backpack":
             out["url"] = self.url
-        if self.live is not None:
-            out["seed"] = self.live.synthetic.seed
         if self.replay is not None:
             out.update(self.replay.progress())
         return out

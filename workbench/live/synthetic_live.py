@@ -5,13 +5,15 @@ of quotes, no gaps) that start at the last known bid of each symbol, so prices g
 from where the live feed left them. Quote times are offsets from the moment the run
 started, in wall-clock µs, and each quote is emitted when its time comes. Symbols keep
 their real names (BTC_USDC, not SIM_BTC_USDC): the feed's SIMULATED state tells users.
-The same seed and start prices give the same prices and the same offsets.
+The same seed and start prices give the same prices and the same offsets, so the seed is
+a secret: without one given, each `LiveSynthetic` draws 128 bits from os.urandom, and
+nothing public (status, /health) shows it.
 """
 
 from __future__ import annotations
 
 import asyncio
-import random
+import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from decimal import Decimal
@@ -50,7 +52,8 @@ class LiveSynthetic:
         chunk_seconds: float = 30.0,
         mean_interval_ms: float = 250.0,
     ) -> None:
-        """`seed` None: a random one (kept in `self.seed`); `mean_interval_ms` per symbol."""
+        """`seed` None: a secret random one (kept in `self.seed`, never shown: whoever has
+        it can compute every price to come); `mean_interval_ms` per symbol."""
         if not symbols:
             raise ValueError("give at least one symbol to simulate")
         if seed is not None and seed < 0:
@@ -58,7 +61,7 @@ class LiveSynthetic:
         if chunk_seconds <= 0 or mean_interval_ms <= 0:
             raise ValueError("chunk_seconds and mean_interval_ms must be positive")
         self.symbols = tuple(symbols)
-        self.seed = seed if seed is not None else random.SystemRandom().randrange(2**63)
+        self.seed = seed if seed is not None else int.from_bytes(os.urandom(16), "big")
         self.chunk_us = int(chunk_seconds * 1e6)
         self.mean_interval_ms = mean_interval_ms
         self.chunks = 0  # chunks made so far: the next chunk's place in the seeded sequence
@@ -67,7 +70,9 @@ class LiveSynthetic:
         """The next chunk from `start_us`, each symbol starting at `bids[symbol]` (1e-8 units;
         a default price when missing), in time order and ending at the same time for every
         symbol. Without `first`, the opening quote (the start price itself) is left out."""
-        seed = int(np.random.SeedSequence([self.seed, self.chunks]).generate_state(1)[0])
+        # 128 bits per chunk: a 32-bit chunk seed could be found by trying them all
+        words = np.random.SeedSequence([self.seed, self.chunks]).generate_state(2, np.uint64)
+        seed = int.from_bytes(words.tobytes(), "little")
         self.chunks += 1
         feed = SyntheticFeed(
             [_spec_at(s, bids.get(s)) for s in self.symbols],
