@@ -1,8 +1,10 @@
-"""The seed's order shape (id, userId, asset, side, qty, ...) from engine views and events."""
+"""The API's order shapes from engine views and events: the seed's order (id, userId,
+asset, side, qty, ...), a pending order, and a partial close."""
 
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
@@ -45,25 +47,90 @@ def open_order(user_id: str, pos: dict[str, Any]) -> dict[str, Any]:
         "takeProfit": pos["take_profit"], "stopLoss": pos["stop_loss"], "pnl": None,
         "closeReason": None, "openedAt": iso(pos["opened_t"]), "closedAt": None,
         "fee": pos["fee"], "upnl": pos["upnl"], "liquidationPrice": pos["liquidation_price"],
-        "swap": pos["swap"],
+        "swap": pos["swap"], "trailingStop": pos["trailing_stop"],
+        "trailingLevel": pos["trailing_level"], "reductions": None,
+    }  # fmt: skip
+
+
+def closed_now(user_id: str, pos: dict[str, Any], closed: dict[str, Any]) -> dict[str, Any]:
+    """An order just closed whole: the position as it stood before and its `closed` event."""
+    return {
+        **open_order(user_id, pos), "status": "closed", "closingPrice": closed["price"],
+        "pnl": closed["pnl"], "closeReason": closed["reason"], "upnl": None,
+        "closedAt": iso(closed["t"]), "trailingLevel": None,
+        "fee": fmt_decimal(Decimal(pos["fee"]) + Decimal(closed["fee"])),
     }  # fmt: skip
 
 
 def closed_order(
-    user_id: str, inp: dict[str, Any], opened: dict[str, Any], closed: dict[str, Any]
-) -> dict[str, Any]:
-    """A closed order from its open input, `opened` and `closed` events."""
+    user_id: str, inp: dict[str, Any], opened: dict[str, Any], closed: dict[str, Any],
+    changes: Sequence[dict[str, Any]] = (),
+) -> dict[str, Any]:  # fmt: skip
+    """A closed order from its open (or pending `order`) input, its `opened` and `closed`
+    events, and its `modified` and `reduced` events (History.orders' `changes`).
+
+    An order closed in parts shows `qty` and `margin` as opened, `pnl` the sum of the
+    parts' pnl, `fee` every fee it paid, `closingPrice` and `closedAt` those of the last
+    part, and the earlier parts under `reductions`. TP, SL and trailing stop are the last
+    ones set."""
+    tp = _like(inp.get("take_profit"), opened["price"])
+    sl = _like(inp.get("stop_loss"), opened["price"])
+    trail = opened.get("trailing_stop")
+    pnl = Decimal(closed["pnl"])
     fee = Decimal(opened["fee"]) + Decimal(closed["fee"])
+    parts = []
+    for ev in changes:
+        if ev["type"] == "modified":
+            tp, sl, trail = ev["take_profit"], ev["stop_loss"], ev["trailing_stop"]
+        else:
+            pnl += Decimal(ev["pnl"])
+            fee += Decimal(ev["fee"])
+            parts.append(reduction(ev))
     return {
         "id": opened["ref"], "userId": user_id, "asset": opened["symbol"],
         "side": opened["side"], "qty": opened["qty"], "margin": opened["margin"],
         "leverage": opened["leverage"], "openingPrice": opened["price"],
-        "closingPrice": closed["price"], "status": "closed",
-        "takeProfit": _like(inp.get("take_profit"), opened["price"]),
-        "stopLoss": _like(inp.get("stop_loss"), opened["price"]),
-        "pnl": closed["pnl"], "closeReason": closed["reason"], "openedAt": iso(opened["t"]),
+        "closingPrice": closed["price"], "status": "closed", "takeProfit": tp,
+        "stopLoss": sl, "pnl": closed["pnl"] if not parts else fmt_decimal(pnl),
+        "closeReason": closed["reason"], "openedAt": iso(opened["t"]),
         "closedAt": iso(closed["t"]), "fee": fmt_decimal(fee), "upnl": None,
-        "liquidationPrice": None, "swap": None,
+        "liquidationPrice": None, "swap": None, "trailingStop": trail,
+        "trailingLevel": None, "reductions": parts or None,
+    }  # fmt: skip
+
+
+def reduction(ev: dict[str, Any]) -> dict[str, Any]:
+    """A partial close from its `reduced` event."""
+    return {
+        "qty": ev["qty"], "price": ev["price"], "pnl": ev["pnl"], "fee": ev["fee"],
+        "balance": ev["balance"], "remainingQty": ev["remaining_qty"], "at": iso(ev["t"]),
+    }  # fmt: skip
+
+
+def pending_order(
+    user_id: str, o: dict[str, Any], status: str = "pending", reason: str | None = None,
+    t: int | None = None,
+) -> dict[str, Any]:  # fmt: skip
+    """A pending order from the engine's order view (cancelled: with `reason`, at `t`)."""
+    return {
+        "id": o["ref"], "userId": user_id, "asset": o["symbol"], "side": o["side"],
+        "type": o["kind"], "price": o["price"], "qty": o["qty"], "margin": o["margin"],
+        "leverage": o["leverage"], "takeProfit": o["take_profit"],
+        "stopLoss": o["stop_loss"], "trailingStop": o["trailing_stop"],
+        "expiresAt": iso(o["expires"]), "createdAt": iso(o["placed_t"]), "status": status,
+        "cancelReason": reason, "cancelledAt": iso(t),
+    }  # fmt: skip
+
+
+def placed_view(ev: dict[str, Any]) -> dict[str, Any]:
+    """The engine's order view of an `order_placed` event (what `Engine.orders` shows)."""
+    g = ev.get
+    return {
+        "ref": ev["ref"], "symbol": ev["symbol"], "side": ev["side"], "kind": ev["kind"],
+        "price": ev["price"], "margin": g("margin"), "qty": g("qty"),
+        "leverage": ev["leverage"], "take_profit": g("take_profit"),
+        "stop_loss": g("stop_loss"), "trailing_stop": g("trailing_stop"),
+        "expires": g("expires"), "placed_t": ev["t"],
     }  # fmt: skip
 
 

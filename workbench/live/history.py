@@ -3,9 +3,10 @@
 Two append-only tables: `events` holds each event as the exact JSON line that was
 served (and that `workbench simulate` of the journal prints), with its sequence number,
 time, type, account and order ref as columns to query by; `inputs` holds every command
-(not the quotes) as journaled, with its journal index. An order is its `open` input,
-its `opened` event and, once closed, its `closed` event. Storing is idempotent by
-sequence number and journal index, so recovery can offer replayed ones again safely.
+(not the quotes) as journaled, with its journal index. An order is its `open` (or
+pending `order`) input, its `opened` event, the `modified` and `reduced` events of it
+and, once closed, its `closed` event. Storing is idempotent by sequence number and
+journal index, so recovery can offer replayed ones again safely.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ import duckdb
 import pyarrow as pa
 
 Event = dict[str, Any]
+#: (open or order input, `opened`, `closed` or None, its `modified` and `reduced` events)
+OrderRow = tuple[dict[str, Any], Event, Event | None, list[Event]]
 log = logging.getLogger(__name__)
 
 DDL = """
@@ -88,6 +91,11 @@ class History:
         cur = con.cursor()
         self.max_seq = int(cur.execute("SELECT coalesce(max(seq), 0) FROM events").fetchall()[0][0])
         self.max_idx = int(cur.execute("SELECT coalesce(max(idx), 0) FROM inputs").fetchall()[0][0])
+        #: (account, ref) of every position ever partly closed (see `was_reduced`)
+        self.reduced: set[tuple[str, str]] = {
+            (a, r) for a, r in cur.execute(
+                "SELECT DISTINCT account, ref FROM events WHERE type = 'reduced'").fetchall()
+        }  # fmt: skip
         cur.close()
 
     @classmethod
@@ -145,7 +153,18 @@ class History:
         self, events: list[Event], commands: list[tuple[int, dict[str, Any]]], index: int
     ) -> None:
         """Queue a durable batch, covering the journal up to `index`, for storing."""
+        self._note_reduced(events)  # at once: the callers' next command may ask
         self._queue.put((events, commands, index))
+
+    def _note_reduced(self, events: Iterable[Event]) -> None:
+        for ev in events:
+            if ev["type"] == "reduced":
+                self.reduced.add((ev["account"], ev["ref"]))
+
+    def was_reduced(self, account: str, ref: str) -> bool:
+        """Whether a `reduced` of this position was handed to the history (a command's
+        answer comes after its batch, so after every earlier batch, is handed over)."""
+        return (account, ref) in self.reduced
 
     def wait(self, index: int, timeout: float = 30.0) -> bool:
         """Block until the history holds everything up to journal record `index`."""
@@ -185,8 +204,10 @@ class History:
     def orders(
         self, account: str, status: str | None = None, ref: str | None = None,
         limit: int = 1000,
-    ) -> list[tuple[dict[str, Any], Event, Event | None]]:  # fmt: skip
-        """(open input, opened, closed or None) per order of `account`, newest first."""
+    ) -> list[OrderRow]:  # fmt: skip
+        """(open or order input, opened, closed or None, changes) per position of
+        `account`, newest first; `changes` are its `modified` events (those of the pending
+        order before it filled too) and `reduced` events, in sequence order."""
         where = ["o.type = 'opened'", "o.account = $a"]
         params: dict[str, Any] = {"a": account, "n": limit}
         if ref is not None:
@@ -197,8 +218,9 @@ class History:
         elif status == "closed":
             where.append("c.seq IS NOT NULL")
         sql = f"""
-            SELECT i.body, o.body, c.body FROM events o
-            JOIN inputs i ON i.type = 'open' AND i.account = o.account AND i.ref = o.ref
+            SELECT i.body, o.body, c.body, o.seq, c.seq FROM events o
+            JOIN inputs i ON i.type IN ('open', 'order') AND i.account = o.account
+                 AND i.ref = o.ref
             LEFT JOIN events c ON c.type = 'closed' AND c.account = o.account
                  AND c.ref = o.ref AND c.seq > o.seq
             WHERE {" AND ".join(where)}
@@ -206,10 +228,33 @@ class History:
         cur = self.cursor()
         try:
             rows = cur.execute(sql, params).fetchall()
+            changes = self._changes(cur, account, ref) if rows else {}
         finally:
             cur.close()
-        return [(json.loads(i), json.loads(o), None if c is None else json.loads(c))
-                for i, o, c in rows]  # fmt: skip
+        out: list[OrderRow] = []
+        for i, o, c, o_seq, c_seq in rows:
+            opened = json.loads(o)
+            end = c_seq if c_seq is not None else 1 << 62
+            mine = [ev for seq, ev in changes.get(opened["ref"], ())
+                    if seq < end and (ev["type"] == "modified" or seq > o_seq)]  # fmt: skip
+            out.append((json.loads(i), opened, None if c is None else json.loads(c), mine))
+        return out
+
+    @staticmethod
+    def _changes(
+        cur: duckdb.DuckDBPyConnection, account: str, ref: str | None
+    ) -> dict[str, list[tuple[int, Event]]]:
+        """The account's `modified` and `reduced` events by ref, in sequence order."""
+        sql = ("SELECT ref, seq, body FROM events WHERE account = $a "
+               "AND type IN ('modified', 'reduced')")  # fmt: skip
+        params: dict[str, Any] = {"a": account}
+        if ref is not None:
+            sql += " AND ref = $r"
+            params["r"] = ref
+        out: dict[str, list[tuple[int, Event]]] = {}
+        for r, seq, body in cur.execute(sql + " ORDER BY seq", params).fetchall():
+            out.setdefault(r, []).append((seq, json.loads(body)))
+        return out
 
     def lines(self) -> list[str]:
         """Every stored event line in sequence order."""
