@@ -30,7 +30,7 @@ from .auth import LoginThrottle, TokenService, load_secret
 from .config import ServerConfig
 from .dashboard import attach, detach, mount
 from .hub import Hub
-from .routes import auth, balance, market, trade, ws
+from .routes import auth, balance, market, pending, trade, ws
 from .state import ServerState
 from .users import DuckRevocations, Users
 
@@ -156,7 +156,7 @@ def create_app(config: ServerConfig, *, say: Callable[[str], object] = print) ->
         lifespan=lifespan,
     )
     errors.install(app)
-    for module in (auth, trade, balance, market, ws):
+    for module in (auth, trade, pending, balance, market, ws):
         app.include_router(module.router)
     from .compat import seed_001, seed_002, seed_003
 
@@ -165,7 +165,8 @@ def create_app(config: ServerConfig, *, say: Callable[[str], object] = print) ->
     if config.cors_origins:
         app.add_middleware(
             CORSMiddleware, allow_origins=list(config.cors_origins), allow_credentials=True,
-            allow_methods=["GET", "POST"], allow_headers=["Authorization", "Content-Type"],
+            allow_methods=["GET", "POST", "PATCH", "DELETE"],
+            allow_headers=["Authorization", "Content-Type"],
         )  # fmt: skip
     dash = None
     if config.dashboard:

@@ -95,6 +95,18 @@ class MessageOut(BaseModel):
     message: str
 
 
+class ReductionOut(BaseModel):
+    """One part of a position closed before the rest (`POST /trade/close/{id}` with qty)."""
+
+    qty: str
+    price: str
+    pnl: str
+    fee: str
+    balance: str
+    remainingQty: str
+    at: str
+
+
 class OrderOut(BaseModel):
     id: str
     userId: str
@@ -116,6 +128,13 @@ class OrderOut(BaseModel):
     upnl: str | None = None
     liquidationPrice: str | None = None
     swap: str | None = None
+    trailingStop: str | None = None
+    trailingLevel: str | None = Field(None, description="an open order's trailing-stop level now")
+    reductions: list[ReductionOut] | None = Field(
+        None,
+        description="the parts closed before the rest: a closed order's qty and margin "
+        "are as opened, its pnl and fee those of every part",
+    )
 
 
 class OrderCreatedOut(BaseModel):

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Any, Literal
 
-from fastapi import APIRouter, Path, Query, Response
+from fastapi import APIRouter, Body, Path, Query, Response
 from fastapi.responses import JSONResponse
 
 from workbench.live.desk import Desk
-from workbench.money import fmt_decimal
 
 from ..errors import ApiError, errors, rejected
 from ..jsonbody import ExactJSONRoute
-from ..orders import closed_order, iso, open_order, symbol_of
+from ..order_calls import close_part
+from ..order_schemas import CloseQtyIn, CloseOut
+from ..orders import closed_now, closed_order, open_order, symbol_of
 from ..schemas import OrderCreatedOut, OrderEnvelopeOut, OrdersOut, TradeIn
 from ..state import Authed, State
 
@@ -48,11 +48,9 @@ async def close_trade(desk: Desk, user_id: str, order_id: str) -> dict[str, Any]
             raise ApiError(404, f"no open order {order_id!r}", "unknown_position")
         raise rejected(ev)
     assert pos is not None
-    return {
-        **open_order(user_id, pos), "status": "closed", "closingPrice": ev["price"],
-        "pnl": ev["pnl"], "closeReason": ev["reason"], "upnl": None,
-        "closedAt": iso(ev["t"]), "fee": fmt_decimal(Decimal(pos["fee"]) + Decimal(ev["fee"])),
-    }  # fmt: skip
+    if desk.closed_in_parts(user_id, order_id):  # the sum of its parts, as listed
+        return await find_order(desk, user_id, order_id)
+    return closed_now(user_id, pos, ev)
 
 
 async def find_order(desk: Desk, user_id: str, order_id: str) -> dict[str, Any]:
@@ -81,10 +79,17 @@ router.add_api_route(
 )  # fmt: skip
 
 
-@router.post("/trade/close/{orderId}", response_model=OrderEnvelopeOut,
-             responses=errors(401, 404, 409, 413, 422))  # fmt: skip
-async def close(session: Authed, state: State, orderId: str = OrderId) -> Response:  # noqa: N803
-    """Close at the current closing-side price. A `pnl` or price in the body is ignored."""
+@router.post("/trade/close/{orderId}", response_model=CloseOut,
+             responses=errors(400, 401, 404, 409, 413, 422))  # fmt: skip
+async def close(
+    session: Authed, state: State, orderId: str = OrderId,  # noqa: N803
+    body: CloseQtyIn | None = Body(None),
+) -> Response:  # fmt: skip
+    """Close at the current closing-side price; `{"qty": ...}` closes only that part
+    (`{order, reduced}`: the position after, and the part's figures). A `pnl` or price in
+    the body is ignored."""
+    if body is not None and body.qty is not None:
+        return JSONResponse(await close_part(state.desk, session.account, orderId, body.qty))
     return JSONResponse({"order": await close_trade(state.desk, session.account, orderId)})
 
 
