@@ -162,7 +162,7 @@ def _take(b: SymbolBook, g: Group, p: int, hit: dict[int, Position]) -> None:
             heappop(h)
             continue
         level = g.anchor - e[0] * g.side
-        if (level > p) if g.side == LONG else (level <= p):
+        if (level >= p) if g.side == LONG else (level <= p):
             heappop(h)
             hit[e[1]] = e[2]
         else:
