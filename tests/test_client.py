@@ -250,3 +250,57 @@ def test_errors_are_clear(server: Server) -> None:
         assert e3.value.status == 401
     with Client(server.url) as c, pytest.raises(ValueError, match="unknown instrument"):
         c.stream(["DOGE_USDC"])
+
+
+def test_pending_orders_place_modify_cancel_and_fill(server: Server, market: Market) -> None:
+    quote(server, market, "60000", "60000.5")
+    with user(server) as c:
+        with pytest.raises(TypeError, match="price"):
+            c.place_order("BTC", "long", "limit", price=59000.5, leverage=10, margin=100)
+        a = c.place_order("BTC", "long", "limit", price="59000.5", leverage=10, margin=100,
+                          take_profit="61000", stop_loss=58000,
+                          expires=datetime(2100, 1, 2, 3, 4, 5))  # fmt: skip
+        assert a["status"] == "pending" and a["price"] == Decimal("59000.5")
+        assert a["expiresAt"] == datetime(2100, 1, 2, 3, 4, 5, tzinfo=UTC)
+        b = c.place_order("BTC_USDC", "short", "stop", "59500", leverage=5, qty="0.01")
+        table = c.pending()
+        assert table["id"].to_list() == [a["id"], b["id"]]
+        for col in ("price", "qty", "margin", "takeProfit", "trailingStop"):
+            assert isinstance(table.schema[col], pl.Decimal), col
+        assert table.schema["createdAt"] == pl.Datetime("us", "UTC")
+        assert table["margin"].to_list() == [Decimal(100), None]
+        changed = c.modify(a["id"], take_profit=None, price="59100", expires=None)
+        assert changed["takeProfit"] is None and changed["price"] == Decimal(59100)
+        assert changed["stopLoss"] == Decimal(58000), "not given: unchanged"
+        assert changed["expiresAt"] is None
+        gone = c.cancel(a["id"])
+        assert (gone["status"], gone["cancelReason"]) == ("cancelled", "cancelled")
+        with pytest.raises(ApiError) as again:
+            c.cancel(a["id"])
+        assert (again.value.status, again.value.reason) == (404, "unknown_order")
+        quote(server, market, "59499.9", "59500.4")  # the short stop fills at the bid
+        assert c.pending().is_empty()
+        filled = c.order(b["id"])
+        assert filled["status"] == "open" and filled["openingPrice"] == Decimal("59499.9")
+
+
+def test_partial_close_and_a_trailing_stop_with_the_client(server: Server, market: Market) -> None:
+    quote(server, market, "60000", "60000.5")
+    with user(server) as c:
+        o = c.open("BTC_USDC", "long", 5, qty="0.1", trailing_stop="250")
+        assert o["trailingStop"] == Decimal(250) and o["trailingLevel"] == Decimal(59750)
+        moved = c.modify(o["id"], trailing_stop="300")
+        assert moved["trailingLevel"] == Decimal(59700)
+        quote(server, market, "60100", "60100.5")
+        part = c.close(o["id"], qty="0.025")
+        assert part["status"] == "open" and part["qty"] == Decimal("0.075")
+        assert part["reduced"]["pnl"] == Decimal("0.025") * (Decimal(60100) - Decimal("60000.5"))
+        assert part["reduced"]["remainingQty"] == Decimal("0.075")
+        with pytest.raises(ApiError) as bad:
+            c.close(o["id"], qty="1")
+        assert bad.value.status == 422 and "more than" in bad.value.message
+        done = c.close(o["id"])
+        assert done["qty"] == Decimal("0.1") and done["closingPrice"] == Decimal(60100)
+        assert done["pnl"] == Decimal("0.1") * (Decimal(60100) - Decimal("60000.5"))
+        assert [r["qty"] for r in done["reductions"]] == [Decimal("0.025")]
+        assert c.orders("closed")["pnl"].to_list() == [done["pnl"]]

@@ -153,6 +153,11 @@ def test_a_limit_order_waits_then_fills_and_only_its_owner_hears(
         assert Decimal(pos["trailingLevel"]) == Decimal("59899") - 150  # best bid - distance
         listed = me.get("/trade/orders", params={"status": "open"}).json()["orders"]
         assert [o["id"] for o in listed] == [oid] and listed[0]["trailingStop"] is not None
+        done = me.post(f"/trade/close/{oid}").json()["order"]  # listed closed, as it filled
+        assert one(me, oid) == done and done["status"] == "closed"
+        assert Decimal(done["stopLoss"]) == 59000 and Decimal(done["trailingStop"]) == 150
+        closed = me.get("/trade/orders", params={"status": "closed"}).json()["orders"]
+        assert [o["id"] for o in closed] == [oid]
         assert not [m for m in theirs.drain() if m.get("type") != "quote"], "not their events"
 
 
@@ -179,9 +184,9 @@ def test_bad_orders_are_refused_saying_why_and_change_nothing(
         (dict(side="long", type="limit", margin="100"), "needs a price"),
         (dict(side="long", type="market", price="59000", margin="100"), "for limit and stop"),
         (dict(side="long", type="limit", price="59000", margin="100", trailingStop="0"),
-         "trailingStop must be above 0"),
+         "must be above 0"),
         (dict(side="long", type="market", margin="100", trailingStop="-5"),
-         "trailingStop must be above 0"),
+         "must be above 0"),
         (dict(side="long", type="iceberg", price="59000", margin="100"), "type"),
         (dict(side="long", type="limit", price="59000"), "margin or qty"),
     ]  # fmt: skip
@@ -288,8 +293,8 @@ def test_partial_close_figures_and_the_closed_order_sums_its_parts(
         pid = me.post("/trade/create", json={"asset": "BTC", "side": "long", "qty": "0.1",
                                              "leverage": "5"}).json()["orderId"]  # fmt: skip
         margin = Decimal(one(me, pid)["margin"])
-        for qty, says in (("0", "positive"), ("-0.01", "positive"), ("0.000000001", "8 decimal places"),
-                          ("0.2", "more than"), ("abc", "decimal number")):  # fmt: skip
+        for qty, says in (("0", "positive"), ("-0.01", "positive"), ("abc", "decimal number"),
+                          ("0.000000001", "8 decimal places"), ("0.2", "more than")):  # fmt: skip
             r = me.post(f"/trade/close/{pid}", json={"qty": qty})
             assert r.status_code == 422 and says in r.json()["error"], (qty, r.text)
         assert other.post(f"/trade/close/{pid}", json={"qty": "0.01"}).status_code == 404

@@ -5,6 +5,8 @@
         c.register("me@example.com", "correct horse 1")
         order = c.open("BTC_USDC", "long", 10, margin="100")
         c.positions()  # a polars DataFrame
+        limit = c.place_order("BTC", "long", "limit", price="59000", leverage=10, margin=100)
+        c.modify(limit["id"], stop_loss="58000")  # or None to remove it; others unchanged
 
 Money, prices and sizes are exact: send them as int, str or Decimal (a float is refused
 with TypeError); they come back as `Decimal` (in dicts) or `pl.Decimal` columns (in
@@ -16,8 +18,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator
-from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 from typing import Any
 
 import httpx
@@ -25,22 +25,34 @@ import polars as pl
 from websockets.exceptions import ConnectionClosed, ConnectionClosedOK, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
-Number = int | str | Decimal
-Time = datetime | str | int | float
+from .client_shapes import (
+    BALANCE_DECIMALS,
+    CANDLE,
+    ORDER,
+    PENDING,
+    PRICE,
+    REDUCTION,
+    Number,
+    Time,
+    dec,
+    epoch_seconds,
+    expiry,
+    frame,
+    from_us,
+    number,
+    to_order,
+    typed,
+)
 
-UTC_US = pl.Datetime("us", "UTC")
-S = pl.String
-#: Columns and their kind: a polars dtype, or an int for exact decimals at that scale (the
-#: engine's: 8 for prices and sizes, 16 for money), widened if a value has more decimals.
-ORDER = {"id": S, "userId": S, "asset": S, "side": S, "qty": 8, "margin": 16, "leverage": 8,
-         "openingPrice": 8, "closingPrice": 8, "status": S, "takeProfit": 8, "stopLoss": 8,
-         "pnl": 16, "closeReason": S, "openedAt": UTC_US, "closedAt": UTC_US, "fee": 16,
-         "upnl": 16, "liquidationPrice": 8, "swap": 16}  # fmt: skip
-PRICE = {"symbol": S, "bid": 8, "ask": 8, "t": UTC_US, "age_s": pl.Float64}
-CANDLE = {"bucket": UTC_US, "symbol": S, "open": 8, "high": 8, "low": 8, "close": 8,
-          "volume": 8, "trades": pl.Int64, "quotes": pl.Int64, "partial": pl.Boolean}  # fmt: skip
-BALANCE_DECIMALS = ("balance", "equity", "used_margin", "free_margin", "margin_level")
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+class _Unchanged:
+    """The default of `Client.modify`: leave this field as it is (None removes it)."""
+
+    def __repr__(self) -> str:
+        return "UNCHANGED"
+
+
+UNCHANGED: Any = _Unchanged()
 
 
 class ApiError(Exception):
@@ -52,61 +64,6 @@ class ApiError(Exception):
 
     def __str__(self) -> str:
         return f"{self.reason}: {self.message}"
-
-
-def number(value: Number, what: str) -> str:
-    """Exact decimal text of an int, str or Decimal; a float (or bool) is a TypeError."""
-    if isinstance(value, bool) or not isinstance(value, (int, str, Decimal)):
-        kind = "the float" if isinstance(value, float) else "a"
-        raise TypeError(
-            f'{what} must be an int, a decimal string such as "61837.63" or a Decimal, not '
-            f"{kind} {type(value).__name__} {value!r}: money is exact"
-        )
-    return value.strip() if isinstance(value, str) else format(Decimal(value), "f")
-
-
-def _dec(v: Any) -> Decimal | None:
-    return None if v is None else Decimal(v)
-
-
-def to_order(raw: dict[str, Any]) -> dict[str, Any]:
-    """A server order with Decimal money/prices and UTC datetimes."""
-    out = dict(raw)
-    for k, kind in ORDER.items():
-        v = out.get(k)
-        if isinstance(kind, int):
-            out[k] = _dec(v)
-        elif kind == UTC_US:
-            out[k] = None if v is None else datetime.fromisoformat(v).astimezone(UTC)
-    return out
-
-
-def frame(rows: list[dict[str, Any]], schema: dict[str, Any]) -> pl.DataFrame:
-    """Rows as a DataFrame of `schema` (see ORDER); exact decimals are never rounded."""
-    cols = []
-    for name, kind in schema.items():
-        values = [r.get(name) for r in rows]
-        if isinstance(kind, int):
-            values = [_dec(v) for v in values]
-            exps = [v.as_tuple().exponent for v in values if v is not None]
-            kind = pl.Decimal(38, max([kind, *(-e for e in exps if isinstance(e, int))]))
-        cols.append(pl.Series(name, values, dtype=kind))
-    return pl.DataFrame(cols)
-
-
-def from_us(t: int | None) -> datetime | None:
-    return None if t is None else EPOCH + timedelta(microseconds=t)
-
-
-def epoch_seconds(t: Time) -> int:
-    """Seconds since the epoch of a datetime (naive = UTC), an ISO string or a number."""
-    if isinstance(t, (int, float)):
-        return int(t)
-    if isinstance(t, str):
-        t = datetime.fromisoformat(t)
-    if t.tzinfo is None:
-        t = t.replace(tzinfo=UTC)
-    return int(t.timestamp())
 
 
 class Client:
@@ -185,21 +142,73 @@ class Client:
     def open(
         self, asset: str, side: str, leverage: Number, *, margin: Number | None = None,
         qty: Number | None = None, take_profit: Number | None = None,
-        stop_loss: Number | None = None,
+        stop_loss: Number | None = None, trailing_stop: Number | None = None,
     ) -> dict[str, Any]:  # fmt: skip
-        """Open a position with `margin` (USD) or `qty` (base units); returns the order."""
-        body: dict[str, Any] = {"asset": asset, "side": side,
+        """Open a position with `margin` (USD) or `qty` (base units); returns the order.
+        `trailing_stop` is a price distance the stop keeps behind the best price."""
+        return self.place_order(asset, side, "market", leverage=leverage, margin=margin,
+                                qty=qty, take_profit=take_profit, stop_loss=stop_loss,
+                                trailing_stop=trailing_stop)  # fmt: skip
+
+    def place_order(
+        self, asset: str, side: str, type: str = "market", price: Number | None = None, *,
+        leverage: Number, margin: Number | None = None, qty: Number | None = None,
+        take_profit: Number | None = None, stop_loss: Number | None = None,
+        trailing_stop: Number | None = None, expires: Time | None = None,
+    ) -> dict[str, Any]:  # fmt: skip
+        """A market order (an open position at once), or a pending `limit` / `stop` order
+        at `price` (status "pending"), which `expires` (a datetime, ISO text or epoch
+        seconds) cancels if it has not filled by then. Returns the order."""
+        body: dict[str, Any] = {"asset": asset, "side": side, "type": type,
                                 "leverage": number(leverage, "leverage")}  # fmt: skip
-        for key, what, value in (("margin", "margin", margin), ("qty", "qty", qty),
-                                 ("takeProfit", "take_profit", take_profit),
-                                 ("stopLoss", "stop_loss", stop_loss)):  # fmt: skip
+        for key, what, value in (("price", "price", price), ("margin", "margin", margin),
+                                 ("qty", "qty", qty), ("takeProfit", "take_profit", take_profit),
+                                 ("stopLoss", "stop_loss", stop_loss),
+                                 ("trailingStop", "trailing_stop", trailing_stop)):  # fmt: skip
             if value is not None:
                 body[key] = number(value, what)
-        return to_order(self._call("POST", "/trade/create", json=body)["order"])
+        if expires is not None:
+            body["expiresAt"] = expiry(expires)
+        return to_order(self._call("POST", "/trade/orders", json=body)["order"])
 
-    def close(self, order_id: str) -> dict[str, Any]:
-        """Close an open order at the server's price; returns the closed order."""
-        return to_order(self._call("POST", f"/trade/close/{order_id}")["order"])
+    def close(self, order_id: str, qty: Number | None = None) -> dict[str, Any]:
+        """Close an open order at the server's price, all of it or `qty` of it. Returns the
+        closed order; after a partial close, the order still open with the part's figures
+        under `reduced` (qty, price, pnl, fee, balance, remainingQty, at)."""
+        body = None if qty is None else {"qty": number(qty, "qty")}
+        out = self._call("POST", f"/trade/close/{order_id}", json=body)
+        order = to_order(out["order"])
+        if out.get("reduced"):
+            order["reduced"] = typed(out["reduced"], REDUCTION)
+        return order
+
+    def pending(self) -> pl.DataFrame:
+        """Your orders waiting to fill, in the order they were placed, one row each."""
+        rows = self._call("GET", "/trade/pending")["orders"]
+        return frame([to_order(o) for o in rows], PENDING)
+
+    def cancel(self, order_id: str) -> dict[str, Any]:
+        """Cancel a waiting order; returns it with status "cancelled"."""
+        return to_order(self._call("DELETE", f"/trade/pending/{order_id}")["order"])
+
+    def modify(
+        self, order_id: str, *, take_profit: Number | None = UNCHANGED,
+        stop_loss: Number | None = UNCHANGED, trailing_stop: Number | None = UNCHANGED,
+        price: Number | None = UNCHANGED, expires: Time | None = UNCHANGED,
+    ) -> dict[str, Any]:  # fmt: skip
+        """Change an open order's TP, SL or trailing stop, or a pending order's (and its
+        price and expiry). A field left out stays as it is; None removes it. Returns the
+        order after the change."""
+        body: dict[str, Any] = {}
+        for key, what, value in (("takeProfit", "take_profit", take_profit),
+                                 ("stopLoss", "stop_loss", stop_loss),
+                                 ("trailingStop", "trailing_stop", trailing_stop),
+                                 ("price", "price", price)):  # fmt: skip
+            if value is not UNCHANGED:
+                body[key] = None if value is None else number(value, what)
+        if expires is not UNCHANGED:
+            body["expiresAt"] = None if expires is None else expiry(expires)
+        return to_order(self._call("PATCH", f"/trade/orders/{order_id}", json=body)["order"])
 
     def order(self, order_id: str) -> dict[str, Any]:
         """One of your orders, open or closed."""
@@ -232,7 +241,7 @@ class Client:
 
     @staticmethod
     def _balance(raw: dict[str, Any]) -> dict[str, Any]:
-        return {**raw, **{k: _dec(raw.get(k)) for k in BALANCE_DECIMALS}}
+        return {**raw, **{k: dec(raw.get(k)) for k in BALANCE_DECIMALS}}
 
     # -------------------------------------------------------------------- market
     def prices(self) -> pl.DataFrame:
@@ -270,7 +279,8 @@ class Client:
 class Stream:
     """An open, subscribed /ws socket. Iterate it for the server's messages as dicts (numbers
     stay decimal strings): `{"type": "quote", "symbol", "bid", "ask", "t"}` and your own
-    events ("opened", "closed", "margin_call", "deposit", "reset", "rejected", ...).
+    events ("opened", "closed", "margin_call", "deposit", "reset", "rejected",
+    "order_placed", "order_cancelled", "modified", "reduced", ...).
     Use it as `with client.stream() as s:` or call `close()`. Iteration ends when the server
     closes normally; an abnormal close (1013: a client too slow to read) raises
     `websockets.ConnectionClosedError`. `timeout`: the most seconds to wait for one message

@@ -107,7 +107,10 @@ class Desk:
 
         events, before, after = await self.run_viewed(rec, view, view if qty is not None else None)
         ev = _own(events, account, ref, ("closed", "reduced", "rejected"))
-        return ev, (after if ev["type"] == "reduced" else before)
+        if ev["type"] != "reduced":
+            return ev, before
+        self.history.note_reduced((ev,))  # known at once, before the history is handed it
+        return ev, after
 
     def closed_in_parts(self, account: str, ref: str) -> bool:
         """Whether the position was partly closed before (its closed order then sums the

@@ -153,17 +153,18 @@ class History:
         self, events: list[Event], commands: list[tuple[int, dict[str, Any]]], index: int
     ) -> None:
         """Queue a durable batch, covering the journal up to `index`, for storing."""
-        self._note_reduced(events)  # at once: the callers' next command may ask
+        self.note_reduced(events)  # at once: the callers' next command may ask
         self._queue.put((events, commands, index))
 
-    def _note_reduced(self, events: Iterable[Event]) -> None:
+    def note_reduced(self, events: Iterable[Event]) -> None:
+        """Remember the positions these events closed a part of (see `was_reduced`)."""
         for ev in events:
             if ev["type"] == "reduced":
                 self.reduced.add((ev["account"], ev["ref"]))
 
     def was_reduced(self, account: str, ref: str) -> bool:
-        """Whether a `reduced` of this position was handed to the history (a command's
-        answer comes after its batch, so after every earlier batch, is handed over)."""
+        """Whether a part of this position was closed: a `reduced` handed over or noted
+        (a command is answered before its batch is handed over, after every earlier one)."""
         return (account, ref) in self.reduced
 
     def wait(self, index: int, timeout: float = 30.0) -> bool:
