@@ -11,7 +11,7 @@ import pytest
 
 from workbench.live.host import LiveEngine
 from workbench.live.journal import JournalDamaged, segments
-from workbench.live.repair import repair
+from workbench.live.repair import repair_journal
 from workbench.money import price_units
 
 T0 = 1_723_161_254_000_000
@@ -105,7 +105,7 @@ def test_repair_sets_the_damaged_part_aside_and_says_what_is_lost(tmp_path: Path
     offset, record = _insert_garbage(seg, "o5")
     damaged = seg.read_bytes()
     said: list[str] = []
-    report = repair(tmp_path, say=said.append)
+    report = repair_journal(tmp_path, say=said.append)
     assert said == [f"repair: {x}" for x in report]
     (aside,) = [p for p in (tmp_path / "journal").iterdir() if p.name.startswith("damaged-")]
     assert (aside / seg.name).read_bytes() == damaged, "the damaged segment is kept whole"
@@ -124,7 +124,7 @@ def test_repair_sets_the_damaged_part_aside_and_says_what_is_lost(tmp_path: Path
     _opens(live, ["n1"])
     live.stop()
     assert "n1" in {o[0]["ref"] for o in live.history.orders("alice")}
-    assert "nothing to repair" in repair(tmp_path, say=lambda _: None)[0]
+    assert "nothing to repair" in repair_journal(tmp_path, say=lambda _: None)[0]
 
 
 @pytest.mark.parametrize(
@@ -160,7 +160,7 @@ def test_a_missing_segment_stops_recovery(tmp_path: Path) -> None:
         LiveEngine(tmp_path, clock=Clock()).start()
     assert f"records {first} to {after - 1} are missing" in str(err.value)
     assert not list((tmp_path / "journal").glob("*.orphaned"))
-    report = repair(tmp_path, say=lambda _: None)
+    report = repair_journal(tmp_path, say=lambda _: None)
     assert any(x.startswith("moved ") for x in report)
     again = LiveEngine(tmp_path, clock=Clock())
     again.start()
@@ -184,7 +184,7 @@ def test_a_deleted_journal_stops_recovery(tmp_path: Path) -> None:
     with pytest.raises(JournalDamaged) as err:
         LiveEngine(tmp_path, clock=Clock()).start()
     assert "the journal is missing" in str(err.value)
-    report = "\n".join(repair(tmp_path, say=lambda _: None))
+    report = "\n".join(repair_journal(tmp_path, say=lambda _: None))
     assert "5 acknowledged command(s)" in report and "open x5; accounts alice" in report
     live = LiveEngine(tmp_path, clock=Clock())
     rec = live.start()
@@ -205,7 +205,7 @@ def test_a_journal_ending_before_the_history_stops_recovery(tmp_path: Path) -> N
     assert "the history (accounts.duckdb) holds acknowledged commands up to record" in str(
         err.value
     )
-    report = "\n".join(repair(tmp_path, say=lambda _: None))
+    report = "\n".join(repair_journal(tmp_path, say=lambda _: None))
     assert "3 acknowledged command(s)" in report
     live = LiveEngine(tmp_path, clock=Clock())
     live.start()

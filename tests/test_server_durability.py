@@ -1,10 +1,12 @@
 """Durability of a real server: kill -9 in the middle of a load run, restart, and find every
 acknowledged order and the exact balances; `workbench simulate` of its journal prints the
-events it served, byte for byte."""
+events it served, byte for byte. The data directory is readable by its owner only."""
 
 from __future__ import annotations
 
 import json
+import os
+import stat
 import subprocess
 import sys
 import threading
@@ -112,3 +114,33 @@ def _load_then_kill(
     stop.set()
     for th in threads:
         th.join(10)
+
+
+def _shared(data: Path) -> list[str]:
+    """What in `data` (itself included) the group or others may read, write or enter."""
+    return [f"{p} {stat.filemode(m)}" for p in [data, *sorted(data.rglob("*"))]
+            if (m := os.lstat(p).st_mode) & 0o077 and not stat.S_ISLNK(m)]  # fmt: skip
+
+
+def test_the_data_directory_is_private_to_its_owner(tmp_path: Path) -> None:
+    """Emails, password hashes, the JWT secret and every order: 0700 directories and 0600
+    files, DuckDB's .wal included, also for what was there before the start."""
+    data = tmp_path / "data"
+    (data / "journal").mkdir(parents=True, mode=0o755)
+    old = data / "journal" / "notes.txt"
+    old.write_text("left here by hand")
+    old.chmod(0o644)
+    srv = start_server(data)  # (its log file, data/server-*.log, is made 0644 before)
+    try:
+        with srv.client() as c:
+            token = register(c, "p@example.com")
+            assert c.post("/balance/deposit", headers=bearer(token),
+                          json={"amount": "10"}).status_code < 500  # fmt: skip
+        running = _shared(data)
+        assert any(p.name.endswith(".wal") for p in data.iterdir()), "checked with a .wal"
+    finally:
+        assert srv.stop() == 0
+    assert running == [], running
+    assert _shared(data) == []
+    names = {p.name for p in data.rglob("*")}
+    assert {"accounts.duckdb", "jwt.secret", "journal", "snapshots"} <= names

@@ -221,7 +221,7 @@ class _Repair:
                 self._move(self.snapshots.path(snap))
 
 
-def repair(data_dir: Path, say: Callable[[str], object] = print) -> list[str]:
+def repair_journal(data_dir: Path, say: Callable[[str], object] = print) -> list[str]:
     """Repair the journal of `data_dir` (see the module); returns the report's lines."""
     data_dir = Path(data_dir)
     job = _Repair(data_dir, say)
