@@ -16,7 +16,7 @@ import pyarrow as pa
 import pytest
 
 from workbench.backtest import Strategy, backtest
-from workbench.backtest.examples import Bracket, SmaCross
+from workbench.backtest.examples import Bracket, LimitPullback, SmaCross
 from workbench.feeds.synthetic import SyntheticFeed
 from workbench.store.columns import decimal_array, units_of
 
@@ -128,8 +128,9 @@ def test_hooks_never_see_a_later_quote(hooks: set[str]) -> None:
         lambda: only({"bar", "event"}),
         lambda: Bracket(SYMBOLS[0], "0.0004", "50"),
         lambda: SmaCross(2, 5, "20"),
+        lambda: LimitPullback(SYMBOLS[0], "0.0001", "0.0002", wait="20s"),
     ],
-    ids=["on_quote", "on_bar", "bracket_on_event", "sma_on_bar"],
+    ids=["on_quote", "on_bar", "bracket_on_event", "sma_on_bar", "limit_orders_trailing_stops"],
 )
 def test_changing_the_future_changes_nothing_before_it(make: Any) -> None:
     base = data()
@@ -140,5 +141,8 @@ def test_changing_the_future_changes_nothing_before_it(make: Any) -> None:
     b = backtest(make(), other, symbols=SYMBOLS, bars="10s")
     before = [e for e in a.raw_events if e["t"] < cut]
     assert len(before) > 10
+    if isinstance(make(), LimitPullback):  # pending orders filled and trailing stops hit
+        assert {e.get("order") for e in before} >= {"limit"}
+        assert {e.get("reason") for e in before} >= {"trailing_stop"}
     assert [e for e in b.raw_events if e["t"] < cut] == before
     assert a.raw_events != b.raw_events  # the future did change what happened after it

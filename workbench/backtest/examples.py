@@ -6,7 +6,9 @@ from collections import deque
 from decimal import Decimal
 from typing import Any
 
-from .strategy import Bar, Context, Strategy
+from .bars import interval_us
+from .context import Context
+from .strategy import Bar, Strategy
 
 
 class Bracket(Strategy):
@@ -98,3 +100,63 @@ class SmaCross(Strategy):
             ctx.open(bar.symbol, side, self.leverage, margin=self.margin),
             side,
         )
+
+
+class LimitPullback(Strategy):
+    """Buy a dip with a limit order, ride it with a trailing stop.
+
+    A long limit order `pullback` below the ask (a short one above the bid with
+    `side="short"`); its position gets a trailing stop `trail` away (both fractions of
+    the order price, on the tick grid) and is sized so that the trailing stop's first
+    level loses `risk` USD, fees included (`ctx.qty_for_risk`). An order waits `wait`,
+    then expires; after an exit a new order is placed at once, and at each bar's end with
+    nothing open or waiting (an expiry, a rejection) one is placed at the latest price.
+    Trades `symbol`, or the run's first symbol.
+    """
+
+    bars = "1m"
+
+    def __init__(
+        self,
+        symbol: str | None = None,
+        pullback: object = "0.0005",
+        trail: object = "0.001",
+        leverage: object = "20",
+        *,
+        risk: object = "5",
+        wait: str | int = "1m",
+        side: str = "long",
+    ) -> None:
+        self.symbol = symbol
+        self.pullback = Decimal(str(pullback))
+        self.trail = Decimal(str(trail))
+        self.leverage = leverage
+        self.risk = risk
+        self.wait = interval_us(wait)
+        self.side = side
+
+    def on_bar(self, ctx: Context, bar: Bar) -> None:
+        mine = bar.symbol == (self.symbol or ctx.symbols[0])
+        if mine and not ctx.pending and not ctx.positions():
+            self.place(ctx)
+
+    def on_event(self, ctx: Context, event: dict[str, Any]) -> None:
+        if event["type"] == "closed":
+            self.place(ctx)
+
+    def place(self, ctx: Context) -> None:
+        symbol = self.symbol or ctx.symbols[0]
+        q = ctx.last_quote(symbol)
+        if q is None:
+            return
+        if self.side == "long":
+            price = ctx.round_price(symbol, q["ask"] * (1 - self.pullback), "down")
+        else:
+            price = ctx.round_price(symbol, q["bid"] * (1 + self.pullback), "up")
+        tick = ctx.instrument(symbol).tick_size
+        trail = max(ctx.round_price(symbol, price * self.trail), tick)
+        stop = price - trail if self.side == "long" else price + trail
+        qty = ctx.qty_for_risk(symbol, self.risk, price, stop)
+        if qty > 0:
+            ctx.order(symbol, self.side, "limit", price, self.leverage, qty=qty,
+                      trailing_stop=trail, expires=ctx.t + self.wait)  # fmt: skip

@@ -25,10 +25,11 @@ from ..engine import Engine
 from ..money import fmt_money
 from ..store.reader import QuoteChunk
 from .bars import BarBuilder, interval_us
+from .context import Clock, Context
 from .data import Source
 from .recording import Recorder
 from .result import Result
-from .strategy import Clock, Context, Tick, hook
+from .strategy import Tick, hook
 
 INF = 1 << 62
 PRICE_POINTS = 20_000  # at most ~2x this many quotes kept per run for plots
@@ -90,8 +91,6 @@ class Run:
     # ---------------------------------------------------------------- events
     def _on_event(self, ev: dict[str, Any]) -> None:
         self.events.append(ev)
-        if self.recorder is not None:
-            self.recorder.on_event(ev)
         name = ev.get("account")
         slot = self.by_name.get(name)  # type: ignore[arg-type]
         if slot is None:
@@ -164,7 +163,7 @@ class Run:
         for slot in self.slots:
             self._sample(slot.name, now, "end")
         if self.recorder is not None:
-            self.recorder.finish()
+            self.recorder.finish([r for s in self.slots for r in s.ctx.unanswered()])
 
     def _feed(self, chunk: QuoteChunk, i: int, end: int) -> None:
         if i < end:
@@ -328,6 +327,9 @@ class Run:
             symbols=self.src.symbols,
             prices=([self.names[s] for s in cols[0]], cols[1], cols[2], cols[3]),
             engine=self.engine,
+            rejections=sorted(
+                (r for s in self.slots for r in s.ctx.rejections), key=lambda r: r["seq"]
+            ),
             quotes=self.quotes,
             sample_every=self.sample_iv,
             wall_s=wall_s,

@@ -1,4 +1,5 @@
-"""Bokeh plots of a backtest: price with entries/exits/liquidations, equity, margin level.
+"""Bokeh plots of a backtest: price with entries, exits (partial closes too) and
+liquidations; equity; margin level.
 
 Floats appear here and only here: the exact Decimal columns are converted for drawing.
 """
@@ -15,11 +16,13 @@ if TYPE_CHECKING:
 EXIT_STYLE = {
     "take_profit": ("circle", "#2ca02c"),
     "stop_loss": ("circle", "#d62728"),
+    "trailing_stop": ("circle", "#ff7f0e"),
     "manual": ("square", "#7f7f7f"),
     "reset": ("square", "#7f7f7f"),
     "liquidation": ("x", "#000000"),
     "stop_out": ("x", "#9467bd"),
 }
+REDUCE_STYLE = ("diamond", "#7f7f7f")  # a `reduced` fill (partial close)
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b")
 
 
@@ -75,8 +78,11 @@ def plot_result(
                 legend_label=f"open {side}",
             )
     exits = fills.filter(pl.col("action") == "close")
-    for reason, (marker, color) in EXIT_STYLE.items():
-        rows = exits.filter(pl.col("reason") == reason)
+    for reason, (marker, color) in (*EXIT_STYLE.items(), ("partial close", REDUCE_STYLE)):
+        if reason == "partial close":
+            rows = fills.filter(pl.col("action") == "reduce")
+        else:
+            rows = exits.filter(pl.col("reason") == reason)
         if rows.height:
             size = 14 if reason in ("liquidation", "stop_out") else 7
             price.scatter(

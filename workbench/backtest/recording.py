@@ -3,10 +3,11 @@
 `workbench simulate` on the file gives the backtest's events byte for byte. The records
 are: the instruments and accounts, every quote, and every command a strategy issued, each
 stamped with the time and placed at the point the engine actually ran it. A command issued
-inside an event listener is deferred by the engine; it is written when its first event
-(`opened`, `rejected`, or a `manual` close) shows that it ran. While a quote is being fed,
-a command that ran before the quote reached its symbol's book (from a swap charged at a
-rollover the quote passed) goes before the quote's line, one that ran after it, after.
+inside an event listener is deferred by the engine; it is written when its answer (see
+`tickets`) shows that it ran. While a quote is being fed, a command that ran before the
+quote reached its symbol's book (reacting to a swap charged at a rollover the quote passed,
+or to an order that expired by the quote's time) goes before the quote's line, one that
+ran after it, after.
 """
 
 from __future__ import annotations
@@ -26,7 +27,6 @@ class Recorder:
     def __init__(self, out: TextIO, engine: Engine) -> None:
         self.out = out
         self.engine = engine
-        self.pending: list[dict[str, Any]] = []
         self._quote: tuple[str, int, str] | None = None
         self._before: list[str] = []
         self._after: list[str] = []
@@ -45,31 +45,8 @@ class Recorder:
         for acct in accounts:
             self._write({"t": t, "type": "account", **acct})
 
-    def issue(self, record: dict[str, Any]) -> None:
-        """A command about to be sent to the engine; written once it has run."""
-        self.pending.append(record)
-
-    def on_event(self, ev: dict[str, Any]) -> None:
-        """Called with every engine event before anyone reacts to it."""
-        kind = ev["type"]
-        if not self.pending:
-            return
-        if kind == "opened":
-            want = ("open",)
-        elif kind == "rejected":
-            want = ("open", "close")
-        elif kind == "closed" and ev["reason"] == "manual":
-            want = ("close",)
-        else:
-            return
-        account, ref = ev["account"], ev.get("ref")
-        for i, rec in enumerate(self.pending):
-            if rec["type"] in want and rec["account"] == account and rec["ref"] == ref:
-                del self.pending[i]
-                self._ran({"t": ev["t"], **rec})
-                return
-
-    def _ran(self, rec: dict[str, Any]) -> None:
+    def ran(self, rec: dict[str, Any]) -> None:
+        """A strategy's command (stamped with the time it ran) that has just run."""
         if self._quote is None:
             self._write(rec)
             return
@@ -105,7 +82,8 @@ class Recorder:
         self._after.clear()
         self._quote = None
 
-    def finish(self) -> None:
-        if self.pending:
-            raise RuntimeError(f"commands issued but never run by the engine: {self.pending}")
+    def finish(self, unanswered: list[dict[str, Any]]) -> None:
+        """The end of the run: every command issued must have run."""
+        if unanswered:
+            raise RuntimeError(f"commands issued but never run by the engine: {unanswered}")
         self.out.flush()

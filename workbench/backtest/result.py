@@ -2,7 +2,8 @@
 
 Money, prices and quantities are exact Decimal columns (prices and quantities to 1e-8,
 money to 1e-16, as the engine keeps them); `time` columns are UTC datetimes of the
-engine time `t` (µs). Every frame converts with `.to_pandas()`. Frames are built on first
+engine time `t` (µs), and `open_time`, `close_time`, `placed_time`, `end_time` beside
+their engine times. Every frame converts with `.to_pandas()`. Frames are built on first
 access. `event_lines()` gives the run's events as `workbench simulate` writes them.
 """
 
@@ -19,6 +20,7 @@ import polars as pl
 from ..engine import Engine
 from ..money import MONEY_DP, as_decimal
 from .stats import account_stats, stats_frame
+from .trades import Trades, fold
 
 PRICE = pl.Decimal(38, 8)
 MONEY = pl.Decimal(38, 16)
@@ -44,6 +46,13 @@ EVENT_COLUMNS: dict[str, Any] = {
     "margin_level": MONEY,
     "margin_mode": pl.String,
     "message": pl.String,
+    "kind": pl.String,
+    "order": pl.String,
+    "remaining_qty": PRICE,
+    "take_profit": PRICE,
+    "stop_loss": PRICE,
+    "trailing_stop": PRICE,
+    "expires": pl.Int64,
 }
 FILL_COLUMNS: dict[str, Any] = {
     "seq": pl.Int64,
@@ -53,6 +62,7 @@ FILL_COLUMNS: dict[str, Any] = {
     "symbol": pl.String,
     "side": pl.String,
     "action": pl.String,
+    "order": pl.String,
     "reason": pl.String,
     "price": PRICE,
     "qty": PRICE,
@@ -65,6 +75,7 @@ CLOSED_COLUMNS: dict[str, Any] = {
     "ref": pl.String,
     "symbol": pl.String,
     "side": pl.String,
+    "order": pl.String,
     "qty": PRICE,
     "leverage": MONEY,
     "margin": MONEY,
@@ -74,11 +85,58 @@ CLOSED_COLUMNS: dict[str, Any] = {
     "close_t": pl.Int64,
     "close_price": PRICE,
     "reason": pl.String,
+    "reductions": pl.Int64,
     "pnl": MONEY,
     "close_fee": MONEY,
     "swap": MONEY,
     "net": MONEY,
     "written_off": MONEY,
+}
+REDUCTION_COLUMNS: dict[str, Any] = {
+    "seq": pl.Int64,
+    "t": pl.Int64,
+    "account": pl.String,
+    "ref": pl.String,
+    "symbol": pl.String,
+    "side": pl.String,
+    "open_t": pl.Int64,
+    "price": PRICE,
+    "qty": PRICE,
+    "pnl": MONEY,
+    "fee": MONEY,
+    "balance": MONEY,
+    "remaining_qty": PRICE,
+    "written_off": MONEY,
+}
+ORDER_COLUMNS: dict[str, Any] = {
+    "account": pl.String,
+    "ref": pl.String,
+    "symbol": pl.String,
+    "side": pl.String,
+    "kind": pl.String,
+    "price": PRICE,
+    "qty": PRICE,
+    "margin": MONEY,
+    "leverage": MONEY,
+    "take_profit": PRICE,
+    "stop_loss": PRICE,
+    "trailing_stop": PRICE,
+    "expires": pl.Int64,
+    "placed_t": pl.Int64,
+    "status": pl.String,
+    "reason": pl.String,
+    "end_t": pl.Int64,
+    "fill_price": PRICE,
+    "modified": pl.Int64,
+}
+REJECTION_COLUMNS: dict[str, Any] = {
+    "seq": pl.Int64,
+    "t": pl.Int64,
+    "account": pl.String,
+    "ref": pl.String,
+    "command": pl.String,
+    "reason": pl.String,
+    "message": pl.String,
 }
 EQUITY_COLUMNS: dict[str, Any] = {
     "account": pl.String,
@@ -90,6 +148,15 @@ EQUITY_COLUMNS: dict[str, Any] = {
     "free_margin": MONEY,
     "margin_level": MONEY,
     "open_positions": pl.Int64,
+}
+
+
+TIME_COLUMNS = {
+    "t": "time",
+    "open_t": "open_time",
+    "close_t": "close_time",
+    "placed_t": "placed_time",
+    "end_t": "end_time",
 }
 
 
@@ -110,8 +177,8 @@ def _frame(rows: list[Any], columns: dict[str, Any]) -> pl.DataFrame:
     out = []
     for s in series:
         out.append(s)
-        if s.name in ("t", "open_t", "close_t"):  # a UTC datetime beside each engine time
-            name = "time" if s.name == "t" else s.name.replace("_t", "_time")
+        if s.name in TIME_COLUMNS:  # a UTC datetime beside each engine time
+            name = TIME_COLUMNS[s.name]
             out.append(pl.from_epoch(s, "us").dt.replace_time_zone("UTC").alias(name))
     return pl.DataFrame(out)
 
@@ -135,6 +202,7 @@ class Result:
         symbols: list[str],
         prices: tuple[list[str], list[int], list[int], list[int]],
         engine: Engine,
+        rejections: list[dict[str, Any]] | None = None,
         quotes: int,
         sample_every: int | None,
         wall_s: float,
@@ -147,6 +215,7 @@ class Result:
         self.symbols = symbols
         self._prices = prices
         self.engine = engine
+        self._rejections = rejections
         self.quotes = quotes
         self.sample_every = sample_every
         self.wall_s = wall_s
@@ -164,66 +233,41 @@ class Result:
         return _frame(self.raw_events, EVENT_COLUMNS)
 
     @cached_property
-    def _fills_closed(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-        fills: list[dict[str, Any]] = []
-        closed: list[dict[str, Any]] = []
-        held: dict[tuple[str, str], dict[str, Any]] = {}
-        for ev in self.raw_events:
-            kind = ev["type"]
-            if kind == "opened":
-                key = (ev["account"], ev["ref"])
-                held[key] = {**ev, "swap": Decimal(0)}
-                fills.append({**ev, "action": "open", "reason": None})
-            elif kind == "swap":
-                pos = held.get((ev["account"], ev["ref"]))
-                if pos is not None:
-                    pos["swap"] += Decimal(ev["amount"])
-            elif kind == "closed":
-                pos = held.pop((ev["account"], ev["ref"]))
-                fills.append(
-                    {
-                        **ev,
-                        "action": "close",
-                        "symbol": pos["symbol"],
-                        "side": pos["side"],
-                        "qty": pos["qty"],
-                    }
-                )
-                pnl, fee = Decimal(ev["pnl"]), Decimal(ev["fee"])
-                open_fee = Decimal(pos["fee"])
-                closed.append(
-                    {
-                        "account": ev["account"],
-                        "ref": ev["ref"],
-                        "symbol": pos["symbol"],
-                        "side": pos["side"],
-                        "qty": pos["qty"],
-                        "leverage": pos["leverage"],
-                        "margin": pos["margin"],
-                        "open_t": pos["t"],
-                        "open_price": pos["price"],
-                        "open_fee": open_fee,
-                        "close_t": ev["t"],
-                        "close_price": ev["price"],
-                        "reason": ev["reason"],
-                        "pnl": pnl,
-                        "close_fee": fee,
-                        "swap": pos["swap"],
-                        "net": pnl - fee - open_fee - pos["swap"],
-                        "written_off": ev.get("written_off"),
-                    }
-                )
-        return fills, closed
+    def _trades(self) -> Trades:
+        return fold(self.raw_events)
 
     @cached_property
     def fills(self) -> pl.DataFrame:
-        """Opens and closes: one row per `opened` / `closed` event (action open/close)."""
-        return _frame(self._fills_closed[0], FILL_COLUMNS)
+        """One row per `opened`, `reduced` and `closed` event (action open, reduce, close);
+        `order` is market, limit or stop on opens; `qty` is the qty opened or closed."""
+        return _frame(self._trades.fills, FILL_COLUMNS)
 
     @cached_property
     def closed(self) -> pl.DataFrame:
-        """Closed positions with their reason, prices, pnl, fees, swap and net result."""
-        return _frame(self._fills_closed[1], CLOSED_COLUMNS)
+        """One row per position closed (a trade): reason, prices, pnl, fees, swap, net; a
+        position reduced before it closed is one row with summed pnl and fees (`trades`)."""
+        return _frame(self._trades.closed, CLOSED_COLUMNS)
+
+    @cached_property
+    def reductions(self) -> pl.DataFrame:
+        """One row per partial close (`reduced`): price, qty closed, pnl, fee, remaining qty."""
+        return _frame(self._trades.reductions, REDUCTION_COLUMNS)
+
+    @cached_property
+    def orders(self) -> pl.DataFrame:
+        """One row per pending order placed: its last price and expiry, and `status`
+        filled (`fill_price`), cancelled (`reason`: cancelled, expired,
+        insufficient_margin, reset) or pending (still waiting at the end)."""
+        return _frame(self._trades.orders, ORDER_COLUMNS)
+
+    @cached_property
+    def rejections(self) -> pl.DataFrame:
+        """One row per rejected command: the command (open, order, close, cancel, modify),
+        its ref, the engine's reason and message."""
+        rows = self._rejections
+        if rows is None:
+            rows = [{**e, "command": None} for e in self.raw_events if e["type"] == "rejected"]
+        return _frame(rows, REJECTION_COLUMNS)
 
     @cached_property
     def equity(self) -> pl.DataFrame:
@@ -257,7 +301,7 @@ class Result:
 
     def stats_rows(self) -> list[dict[str, Any]]:
         """The stats of each account as plain Python values (Decimal money)."""
-        closed = self._fills_closed[1]
+        closed = self._trades.closed
         rows = []
         for name, (mode, start) in self.accounts.items():
             samples = [(s[1], s[2], s[3], s[4]) for s in self.samples if s[0] == name]

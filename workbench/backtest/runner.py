@@ -16,11 +16,12 @@ from ..domain import Instrument
 from ..engine import Engine
 from ..store.reader import TimeLike
 from .bars import interval_us
+from .context import Clock, Context
 from .data import open_source
 from .loop import Run, Slot
 from .recording import Recorder
 from .result import Result
-from .strategy import Clock, Context, as_strategy, hook
+from .strategy import as_strategy, hook
 
 ACCOUNT_OPTIONS = (
     "margin_mode",

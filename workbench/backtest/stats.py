@@ -9,8 +9,15 @@ analytics may be. Definitions:
 - sharpe: mean / standard deviation (ddof 1) of the equity returns between consecutive
   regular samples (start and each interval), times sqrt(intervals per 365-day year);
   no risk-free rate. None with fewer than two returns or no variation.
-- trades: closed positions (any reason); a win is a trade whose net result
-  (pnl - open fee - close fee - swap) is above 0. win_rate = wins / trades.
+- trades: closed positions (any reason); a position partly closed (`reduced`) and then
+  closed is one trade, its pnl and fees summed over its parts. A win is a trade whose net
+  result (pnl - open fee - close fees - swap) is above 0. win_rate = wins / trades.
+- pnl: realized, of every close and partial close (so it includes the partial closes of
+  a position still open at the end); fees: every open, close and partial close fee.
+- take_profits ... trailing_stops, stop_outs: trades by the reason of their final close;
+  reductions: partial closes. orders_placed / orders_filled / orders_cancelled: pending
+  orders placed, filled by a quote, and cancelled for any reason (by the strategy,
+  expired, insufficient margin at the fill, reset). rejected: commands the engine refused.
 """
 
 from __future__ import annotations
@@ -48,6 +55,11 @@ STATS_SCHEMA: dict[str, Any] = {
     "stop_outs": pl.Int64,
     "margin_calls": pl.Int64,
     "rejected": pl.Int64,
+    "trailing_stops": pl.Int64,
+    "reductions": pl.Int64,
+    "orders_placed": pl.Int64,
+    "orders_filled": pl.Int64,
+    "orders_cancelled": pl.Int64,
 }
 
 
@@ -64,13 +76,20 @@ def account_stats(
 
     samples: (t, kind, balance, equity) in engine order; closed: rows with `net` (Decimal).
     """
-    fees = swap = written_off = Decimal(0)
-    counts = {"margin_call": 0, "rejected": 0}
+    fees = swap = written_off = pnl = Decimal(0)
+    counts = dict.fromkeys(("margin_call", "rejected", "reduced", "order_placed",
+                            "order_cancelled", "filled"), 0)  # fmt: skip
     for ev in events:
         kind = ev["type"]
-        if kind in ("opened", "closed"):
+        if kind in ("opened", "closed", "reduced"):
             fees += Decimal(ev["fee"])
             written_off += Decimal(ev.get("written_off", 0))
+            if kind != "opened":
+                pnl += Decimal(ev["pnl"])
+            elif "order" in ev:
+                counts["filled"] += 1
+            if kind == "reduced":
+                counts["reduced"] += 1
         elif kind == "swap":
             swap += Decimal(ev["amount"])
             written_off += Decimal(ev.get("written_off", 0))
@@ -93,7 +112,7 @@ def account_stats(
         "trades": len(closed),
         "wins": wins,
         "win_rate": wins / len(closed) if closed else None,
-        "pnl": sum((Decimal(c["pnl"]) for c in closed), Decimal(0)),
+        "pnl": pnl,
         "fees": fees,
         "swap": swap,
         "written_off": written_off,
@@ -103,6 +122,11 @@ def account_stats(
         "stop_outs": reasons.count("stop_out"),
         "margin_calls": counts["margin_call"],
         "rejected": counts["rejected"],
+        "trailing_stops": reasons.count("trailing_stop"),
+        "reductions": counts["reduced"],
+        "orders_placed": counts["order_placed"],
+        "orders_filled": counts["filled"],
+        "orders_cancelled": counts["order_cancelled"],
     }
 
 
