@@ -1,8 +1,10 @@
-"""The holes of bokeh-fastapi, closed: foreign Origins, forged session ids, leaked sessions,
-and the root `/static` mount kept clear of the server's own paths."""
+"""The holes of bokeh-fastapi, closed: foreign Origins, session ids named in a link, leaked
+sessions, and the root `/static` mount kept clear of the server's own paths.
+(Sessions bound to their browser, bad tokens and the headers: test_dashboard_security.py.)"""
 
 from __future__ import annotations
 
+import contextlib
 import re
 import time
 
@@ -16,13 +18,15 @@ from websockets.sync.client import connect
 from server.auth import load_secret
 from server.dashboard import session_key
 from server.dashboard.guard import OriginGuard
+from server.dashboard.sessions import COOKIE
 
 
-def _page_token(server: Server) -> str:
-    html = httpx.get(server.url + "/dashboard", timeout=30).text
-    m = re.search(r'"token":\s*"([^"]+)"', html)
+def _page_token(server: Server) -> tuple[str, dict[str, str]]:
+    """A fresh page's session token, and the browser cookie its socket must bring."""
+    r = httpx.get(server.url + "/dashboard", timeout=30)
+    m = re.search(r'"token":\s*"([^"]+)"', r.text)
     assert m, "no session token in the page"
-    return m.group(1)
+    return m.group(1), {"Cookie": f"{COOKIE}={r.cookies[COOKIE]}"}
 
 
 def _ws_url(server: Server, path: str = "/dashboard/ws") -> str:
@@ -30,14 +34,16 @@ def _ws_url(server: Server, path: str = "/dashboard/ws") -> str:
 
 
 def test_a_foreign_origin_is_refused_before_the_socket_opens(server: Server) -> None:
-    token = _page_token(server)
+    token, cookie = _page_token(server)
     with pytest.raises(InvalidStatus) as refused:
         connect(_ws_url(server), subprotocols=["bokeh", token],  # type: ignore[list-item]
-                origin="https://evil.example", open_timeout=10)  # type: ignore[arg-type]  # fmt: skip
+                origin="https://evil.example", additional_headers=cookie,  # type: ignore[arg-type]
+                open_timeout=10)  # fmt: skip
     assert refused.value.response.status_code == 403
     # the same page's own origin gets the Bokeh ACK
     with connect(_ws_url(server), subprotocols=["bokeh", token],  # type: ignore[list-item]
-                 origin=server.url, open_timeout=10) as ws:  # type: ignore[arg-type]  # fmt: skip
+                 origin=server.url, additional_headers=cookie,  # type: ignore[arg-type]
+                 open_timeout=10) as ws:  # fmt: skip
         header = ws.recv(timeout=10)
         assert '"msgtype":"ACK"' in str(header).replace(" ", "")
     # the API's socket (which honours the login cookie) is guarded the same way
@@ -59,17 +65,22 @@ def test_origin_rules() -> None:
     assert not guard.allows({**host, b"origin": b"https://desk.example.com.evil.io"}, "ws")
 
 
-def test_only_session_ids_the_server_signed_are_served(server: Server) -> None:
-    forged = httpx.get(server.url + "/dashboard", params={"bokeh-session-id": "chosen-by-me"})
-    assert forged.status_code == 403 and "invalid session id" in forged.text
+def test_a_link_naming_a_session_is_refused(server: Server) -> None:
+    """Panel takes `?bokeh_session_id=` (and Bokeh `bokeh-session-id`) from a link: whoever
+    sent the link could then share the session. Any id is refused, even one the server
+    signed (an attacker reads one from their own page's token)."""
     key = session_key(load_secret(server.data_dir))
     signed = generate_session_id(secret_key=key, signed=True)
-    ok = httpx.get(server.url + "/dashboard", params={"bokeh-session-id": signed}, timeout=30)
-    assert ok.status_code == 200
     other = generate_session_id(secret_key=b"x" * 64, signed=True)  # someone else's key
-    assert (
-        httpx.get(server.url + "/dashboard", params={"bokeh-session-id": other}).status_code == 403
-    )
+    for path in ("/dashboard", "/dashboard/replay"):
+        for name in ("bokeh_session_id", "bokeh-session-id", "bokeh%5Fsession%5Fid"):
+            for sid in (signed, other, "chosen-by-me", ""):
+                r = httpx.get(f"{server.url}{path}?{name}={sid}", timeout=30)
+                assert r.status_code == 403, (path, name, sid, r.status_code)
+                assert "must not name a session" in r.text
+        r = httpx.get(server.url + path, headers={"bokeh-session-id": signed}, timeout=30)
+        assert r.status_code == 403
+        assert httpx.get(server.url + path, params={"theme": "dark"}, timeout=30).status_code == 200
 
 
 def _sessions(server: Server) -> int:
@@ -78,12 +89,21 @@ def _sessions(server: Server) -> int:
 
 def test_closed_sessions_are_destroyed(server: Server) -> None:
     base = _sessions(server)
-    for _ in range(20):
-        token = _page_token(server)
-        with connect(_ws_url(server), subprotocols=["bokeh", token],  # type: ignore[list-item]
-                     origin=server.url, open_timeout=10) as ws:  # type: ignore[arg-type]  # fmt: skip
+    with contextlib.ExitStack() as open_sockets:  # all open at once: none is unused yet
+        for _ in range(20):
+            token, cookie = _page_token(server)
+            ws = open_sockets.enter_context(
+                connect(
+                    _ws_url(server),
+                    subprotocols=["bokeh", token],  # type: ignore[list-item]
+                    origin=server.url,
+                    additional_headers=cookie,  # type: ignore[arg-type]
+                    open_timeout=10,
+                    ping_interval=None,  # a loaded machine must not time out the idle ones
+                )
+            )
             ws.recv(timeout=10)  # ACK: the session is attached to this socket
-    assert _sessions(server) >= base + 20
+        assert _sessions(server) >= base + 20
     deadline = time.monotonic() + 60
     while _sessions(server) > base and time.monotonic() < deadline:
         time.sleep(1)

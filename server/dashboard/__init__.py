@@ -1,10 +1,10 @@
 """The Panel dashboards, mounted in the server at `/dashboard` (live) and `/dashboard/replay`.
 
 `mount(app, config, secret)` prepares them when the app is built: the guards (WebSocket
-Origin, signed session ids), the producer, and a "starting" page at both paths. Panel
-and Bokeh take over a second to import, so the server does not wait for them: the
-lifespan calls `attach` as a background task, which imports them off the event loop and
-then adds the pages (Panel's FastAPI integration, bokeh-fastapi) in place of the
+Origin, sessions bound to the browser that opened them), the producer, and a "starting"
+page at both paths. Panel and Bokeh take over a second to import, so the server does not
+wait for them: the lifespan calls `attach` as a background task, which imports them off
+the event loop and then adds the pages (Panel's FastAPI integration, bokeh-fastapi) in place of the
 "starting" page. The API answers meanwhile; `/health` says when the dashboards are ready.
 """
 
@@ -22,12 +22,14 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.responses import FileResponse, HTMLResponse
 from fastapi.routing import APIRoute
+from starlette.types import Scope
 
 from ..config import ServerConfig
 from ..state import ServerState
 from .context import Dashboards
-from .guard import OriginGuard, SessionIdGuard, destroy_lost_sessions
+from .guard import OriginGuard, destroy_lost_sessions, no_remote_fonts
 from .producer import Producer
+from .sessions import SessionGuard, bind_sessions
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +61,7 @@ def mount(app: FastAPI, config: ServerConfig, secret: bytes) -> Dashboards:
     producer = Producer(read_accounts, lambda: get_state().feed_status())
     dash = Dashboards(get_state, producer, local_account=config.local_account)
     dash.key = session_key(secret)
+    dash.limit_addresses(config.login_per_client)
 
     async def starting() -> HTMLResponse:
         return HTMLResponse(STARTING, status_code=503, headers={"Retry-After": "1"})
@@ -72,9 +75,14 @@ def mount(app: FastAPI, config: ServerConfig, secret: bytes) -> Dashboards:
         return FileResponse(panel_dir / "dist" / "images" / "favicon.ico",
                             media_type="image/x-icon")  # fmt: skip
 
-    app.add_middleware(SessionIdGuard, prefix=PATH, secret_key=dash.key)
+    app.add_middleware(SessionGuard, prefix=PATH, secret_key=dash.key, peer=_peer)
     app.add_middleware(OriginGuard, allowed=config.cors_origins)
     return dash
+
+
+def _peer(scope: Scope) -> str:
+    client = scope.get("client")
+    return str(client[0]) if client else "unknown"
 
 
 def _import_pages() -> Any:
@@ -97,6 +105,7 @@ async def attach(app: FastAPI, dash: Dashboards) -> None:
     import panel as pn
 
     destroy_lost_sessions()
+    no_remote_fonts()
     pn.extension("tabulator", notifications=True)
     app.router.routes[:] = [
         r for r in app.router.routes if not (isinstance(r, APIRoute) and r.path in TITLES)
@@ -106,6 +115,7 @@ async def attach(app: FastAPI, dash: Dashboards) -> None:
         app=app, title=TITLES, secret_key=dash.key, sign_sessions=True,
         check_unused_sessions_milliseconds=5000, unused_session_lifetime_milliseconds=10000,
     )  # fmt: skip
+    bind_sessions(bokeh)
     for route in app.router.routes:  # pages, not API: kept out of /openapi.json
         if isinstance(route, APIRoute) and route.path.startswith(PATH):
             route.include_in_schema = False

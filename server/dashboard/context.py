@@ -6,11 +6,15 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from ..auth import RateLimiter
 from ..errors import ApiError
 from ..routes.auth import login_user, register_user
 from ..schemas import LoginIn, RegisterIn
 from ..state import ServerState, authenticate, token_of
 from .producer import Producer
+from .sessions import Binding
+
+PER_ADDRESS = 4  # an address may try this many times the per-browser login limit
 
 
 class LoginFailed(Exception):
@@ -28,14 +32,28 @@ class Dashboards:
     ready: bool = False  # the pages are mounted (see `attach`)
     attaching: asyncio.Task[None] | None = None
     cleanup: asyncio.Task[None] | None = None  # ends the sessions of gone browsers
+    per_address: RateLimiter | None = None  # logins per address, whatever the browser
+
+    def limit_addresses(self, per_browser: tuple[int, float]) -> None:
+        """Cap an address's logins (fresh browser cookies buy no fresh tries past this)."""
+        limit, window = per_browser
+        self.per_address = RateLimiter(limit * PER_ADDRESS, window)
 
     @property
     def state(self) -> ServerState:
         return self.get_state()
 
     # ------------------------------------------------------------ accounts
-    async def login(self, email: str, password: str, client: str) -> tuple[str, str, str]:
-        """(account, name, token) for a registered user: the API's login, throttle and all."""
+    async def login(
+        self, email: str, password: str, opener: Binding | None
+    ) -> tuple[str, str, str]:
+        """(account, name, token) for a registered user: the API's login and throttle, with
+        this browser at its address as the client (not one bucket for every dashboard)."""
+        client, address = (opener.client, opener.peer) if opener else ("dashboard", "dashboard")
+        wait = self.per_address.hit(address) if self.per_address else 0.0
+        if wait:
+            raise LoginFailed(f"too many login attempts from this address: try again in "
+                              f"{wait:.0f} s")  # fmt: skip
         try:
             body = LoginIn(email=email, password=password)
             user, token = await login_user(self.state, body, client)

@@ -1,9 +1,10 @@
 """Holes of bokeh-fastapi closed: the WebSocket Origin, and sessions that never end.
 
+(Sessions bound to their browser, and bad tokens, are `sessions.py`'s.)
+
 * `OriginGuard` refuses a browser WebSocket from a foreign page (HTTP 403, before the
   socket is accepted): bokeh-fastapi never calls its own `check_origin`, so without this
   any site a logged-in user visits could drive their dashboard session.
-* `SessionIdGuard` refuses session ids the server did not sign (no session fixation).
 * `destroy_lost_sessions()` makes a closed browser tab end its session: bokeh-fastapi's
   receive loop swallows the disconnect and never calls `client_lost`, so the session
   would live (and be pushed to) forever.
@@ -59,39 +60,6 @@ class OriginGuard:
         await self.app(scope, receive, send)
 
 
-class SessionIdGuard:
-    """Refuse a page request naming a session id this server did not sign (403).
-
-    Bokeh lets a URL name its session (`?bokeh-session-id=`); Panel's FastAPI handler
-    creates whatever session is named without checking the signature, so a link with an
-    id chosen by someone else would put two people in one session (session fixation).
-    """
-
-    def __init__(self, app: ASGIApp, prefix: str, secret_key: bytes) -> None:
-        self.app = app
-        self.prefix = prefix
-        self.secret_key = secret_key
-        self.refused = 0
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope.get("path", "").startswith(self.prefix):
-            from urllib.parse import parse_qs
-
-            from bokeh.util.token import check_session_id_signature
-
-            query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
-            for sid in query.get("bokeh-session-id", []):
-                if not check_session_id_signature(sid, self.secret_key, signed=True):
-                    self.refused += 1
-                    body = b"invalid session id: open the dashboard without one"
-                    headers = [(b"content-type", b"text/plain"),
-                               (b"content-length", str(len(body)).encode())]  # fmt: skip
-                    await send({"type": "http.response.start", "status": 403, "headers": headers})
-                    await send({"type": "http.response.body", "body": body})
-                    return
-        await self.app(scope, receive, send)
-
-
 _patched = False
 
 
@@ -115,3 +83,12 @@ def destroy_lost_sessions() -> None:
 
     WSHandler.ws_connect = ws_connect
     _patched = True
+
+
+def no_remote_fonts() -> None:
+    """Drop the Google Fonts stylesheet Panel's Fast design links: the pages load nothing
+    from other sites (their Content-Security-Policy would block it, and it tells Google who
+    opens the dashboard). The font falls back to the browser's sans-serif."""
+    from panel.theme.fast import Fast
+
+    Fast._resources = {k: v for k, v in Fast._resources.items() if k != "font"}

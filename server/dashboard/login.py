@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 import panel as pn
 
 from .context import Dashboards, LoginFailed
+from .sessions import current_binding
 from .view import html_pane
 
 OnLogin = Callable[[str, str], Awaitable[None] | None]
@@ -19,6 +20,8 @@ class LoginCard:
     def __init__(self, dash: Dashboards, on_login: OnLogin) -> None:
         self.dash = dash
         self.on_login = on_login
+        self.opener = current_binding()  # this browser: the throttle's client
+        self.refusals = 0  # numbers each refusal shown (data-n), so a new one is told apart
         self.email = pn.widgets.TextInput(name="Email", placeholder="you@example.com",
                                           width=300)  # fmt: skip
         self.password = pn.widgets.PasswordInput(name="Password", width=300)
@@ -51,11 +54,13 @@ class LoginCard:
 
     def _fail(self, why: str) -> None:
         why = html.escape(why)
-        self.message.object = f'<span class="ticket-msg-error" data-error="login">{why}</span>'
+        self.refusals += 1
+        self.message.object = (f'<span class="ticket-msg-error" data-error="login" '
+                               f'data-n="{self.refusals}">{why}</span>')  # fmt: skip
 
     async def _login(self, _: object = None) -> None:
         await self._attempt(
-            self.dash.login(self.email.value.strip(), self.password.value, "dashboard")
+            self.dash.login(self.email.value.strip(), self.password.value, self.opener)
         )
 
     async def _register(self, _: object = None) -> None:
