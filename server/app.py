@@ -30,6 +30,7 @@ from .auth import LoginThrottle, TokenService, load_secret
 from .config import ServerConfig
 from .dashboard import attach, detach, mount
 from .hub import Hub
+from .security_headers import SecurityHeaders
 from .routes import auth, balance, market, pending, trade, ws
 from .state import ServerState
 from .users import DuckRevocations, Users
@@ -172,6 +173,7 @@ def create_app(config: ServerConfig, *, say: Callable[[str], object] = print) ->
     if config.dashboard:
         dash = mount(app, config, load_secret(config.data_dir))
     app.add_middleware(BodyLimit, limit=config.max_body_bytes)
+    app.add_middleware(SecurityHeaders)  # outermost: every response has them
     return app
 
 
