@@ -26,12 +26,14 @@ from workbench.live.host import LiveEngine
 from workbench.store.schema import connect as connect_ticks
 
 from . import errors
-from .auth import LoginThrottle, TokenService, load_secret
-from .config import ServerConfig
+from .auth import LoginThrottle, RateLimiter, TokenService, load_secret
+from .config import ServerConfig, register_limit_from_env
+from .csrf import CrossSiteGuard, document
 from .dashboard import attach, detach, mount
 from .hub import Hub
-from .security_headers import SecurityHeaders
+from .peers import parse_proxies
 from .routes import auth, balance, market, pending, trade, ws
+from .security_headers import SecurityHeaders
 from .state import ServerState
 from .users import DuckRevocations, Users
 
@@ -59,26 +61,27 @@ class BodyLimit:
                 await _too_large(send, self.limit)
                 return
         seen = 0
-        sent_error = False
 
         async def limited() -> Message:
-            nonlocal seen, sent_error
+            nonlocal seen
             msg = await receive()
             if msg["type"] == "http.request":
                 seen += len(msg.get("body", b""))
-                if seen > self.limit:
-                    sent_error = True
-                    raise _BodyTooLarge
+                if seen > self.limit:  # a chunked body, or one longer than it said
+                    raise _BodyTooLarge(self.limit)
             return msg
 
         try:
             await self.app(scope, limited, send)
-        except _BodyTooLarge:
+        except _BodyTooLarge:  # raised where no route's error handler answers it
             await _too_large(send, self.limit)
 
 
-class _BodyTooLarge(Exception):
-    pass
+class _BodyTooLarge(errors.ApiError):
+    """An HTTP error, so a route reading the body answers 413 (not "error parsing the body")."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"request body over {limit} bytes", "body_too_large")
 
 
 async def _too_large(send: Send, limit: int) -> None:
@@ -92,7 +95,16 @@ async def _too_large(send: Send, limit: int) -> None:
 
 
 def create_app(config: ServerConfig, *, say: Callable[[str], object] = print) -> FastAPI:
-    """The server app for `config`; the engine starts with the app's lifespan."""
+    """The server app for `config`; the engine starts with the app's lifespan.
+
+    Raises ValueError, saying which, for a trusted proxy or a rate limit that is not one.
+    """
+    try:
+        parse_proxies(config.trusted_proxies)
+    except ValueError as e:
+        raise ValueError(f"--trusted-proxy / WORKBENCH_TRUSTED_PROXIES: {e}") from None
+    if config.register_per_client is None:
+        config.register_per_client = register_limit_from_env()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -163,6 +175,9 @@ def create_app(config: ServerConfig, *, say: Callable[[str], object] = print) ->
 
     for module in (seed_001, seed_002, seed_003):
         app.include_router(module.router)
+    document(app)
+    # inside CORS: a preflight is answered first; the guard then sees the real request
+    app.add_middleware(CrossSiteGuard, config=config)
     if config.cors_origins:
         app.add_middleware(
             CORSMiddleware, allow_origins=list(config.cors_origins), allow_credentials=True,
@@ -197,6 +212,7 @@ def _open_state(config: ServerConfig) -> ServerState:
         users=users, tokens=tokens, hub=hub, accounts_db=con,
         throttle=LoginThrottle(per_email=config.login_per_email,
                                per_client=config.login_per_client),
+        registrations=RateLimiter(*(config.register_per_client or register_limit_from_env())),
     )  # fmt: skip
     live.clock = state.clock
     rec = live.start()

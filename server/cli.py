@@ -42,6 +42,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
         metavar="ORIGIN",
         help="allow browser calls from this origin (repeatable; none by default)",
     )
+    p.add_argument("--trusted-proxy", action="append", default=None, metavar="ADDR",
+                   help="a reverse proxy (address or network) whose X-Forwarded-For names "
+                        "the client (repeatable; none by default)")  # fmt: skip
     p.add_argument("--fallback-after", type=float, default=5.0,
                    help="seconds without Backpack before serving SIMULATED prices")  # fmt: skip
     p.add_argument("--access-log", action="store_true", help="log every request")
@@ -93,6 +96,8 @@ def serve(args: argparse.Namespace) -> int:
     )  # fmt: skip
     if args.cors_origin:
         config.cors_origins = tuple(args.cors_origin)
+    if args.trusted_proxy:
+        config.trusted_proxies = tuple(args.trusted_proxy)
     if spec.kind == "replay":
         from workbench.live.replay_feed import ReplayFeed
 
@@ -118,6 +123,7 @@ def _run(config: ServerConfig, *, access_log: bool) -> int:
     uvicorn.run(
         app, host=config.host, port=config.port, log_level="warning",
         access_log=access_log, timeout_graceful_shutdown=5,
+        proxy_headers=False,  # X-Forwarded-For only from a --trusted-proxy (server/peers.py)
     )  # fmt: skip
     print("workbench serve: stopped; everything acknowledged is journaled under "
           f"{config.data_dir}")  # fmt: skip

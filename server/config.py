@@ -9,9 +9,38 @@ from pathlib import Path
 from workbench.live.host import SNAPSHOT_EVERY, SNAPSHOT_SECONDS
 
 
-def _origins_from_env() -> tuple[str, ...]:
-    raw = os.environ.get("WORKBENCH_CORS_ORIGINS", "")
+def _list_from_env(name: str) -> tuple[str, ...]:
+    raw = os.environ.get(name, "")
     return tuple(o.strip() for o in raw.split(",") if o.strip())
+
+
+def _origins_from_env() -> tuple[str, ...]:
+    return _list_from_env("WORKBENCH_CORS_ORIGINS")
+
+
+def _proxies_from_env() -> tuple[str, ...]:
+    return _list_from_env("WORKBENCH_TRUSTED_PROXIES")
+
+
+def parse_limit(text: str) -> tuple[int, float]:
+    """`"10/600"` (attempts per seconds) as (10, 600.0); ValueError saying what is wrong."""
+    count, sep, seconds = text.partition("/")
+    try:
+        limit = (int(count), float(seconds))
+    except ValueError:
+        limit = (0, 0.0)
+    if not sep or not text.isascii() or limit[0] < 1 or not 0 < limit[1] < 10**9:
+        raise ValueError(f"a rate limit is ATTEMPTS/SECONDS such as 10/600, not {text!r}")
+    return limit
+
+
+def register_limit_from_env() -> tuple[int, float]:
+    """`WORKBENCH_REGISTER_LIMIT` (ATTEMPTS/SECONDS), else 10 per 10 minutes."""
+    raw = os.environ.get("WORKBENCH_REGISTER_LIMIT", "").strip()
+    try:
+        return parse_limit(raw) if raw else (10, 600.0)
+    except ValueError as e:
+        raise ValueError(f"WORKBENCH_REGISTER_LIMIT: {e}") from None
 
 
 @dataclass
@@ -32,6 +61,10 @@ class ServerConfig:
     token_ttl_s: int = 24 * 3600
     login_per_email: tuple[int, float] = (5, 300.0)
     login_per_client: tuple[int, float] = (30, 60.0)
+    # registrations per client address; None: `WORKBENCH_REGISTER_LIMIT` or 10 per 10 min
+    register_per_client: tuple[int, float] | None = None
+    # proxies whose X-Forwarded-For is believed (addresses or networks)
+    trusted_proxies: tuple[str, ...] = field(default_factory=_proxies_from_env)
     snapshot_every: int = SNAPSHOT_EVERY
     snapshot_seconds: float = SNAPSHOT_SECONDS
     secure_cookies: bool = False  # set on when served over https

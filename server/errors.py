@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request
@@ -60,6 +61,21 @@ def _where(loc: tuple[Any, ...] | list[Any]) -> str:
     return ".".join(parts) or "body"
 
 
+_SUBJECT = re.compile(r"^(Input|String|Value|Decimal|List|Dictionary|Object|Tuple|Set|Data) ")
+
+
+def sentence(where: str, msg: str, kind: str) -> str:
+    """A validation error as a sentence about the field: "name must not be empty"."""
+    if kind == "missing":
+        return f"{where} is required"
+    msg = msg.removeprefix("Value error, ")
+    if _SUBJECT.match(msg):  # pydantic's "Input should be ..." -> "side should be ..."
+        return f"{where} {_SUBJECT.sub('', msg, count=1)}"
+    if msg[:1].islower():  # ours: "must be above 0"
+        return f"{where} {msg}"
+    return f"{where}: {msg}"
+
+
 def install(app: FastAPI) -> None:
     """Answer every error as JSON, never with a traceback."""
 
@@ -80,7 +96,7 @@ def install(app: FastAPI) -> None:
             for e in exc.errors()
         ]  # fmt: skip
         first = detail[:3]
-        text = "; ".join(f"{_where(d['loc'])}: {d['msg']}" for d in first)
+        text = "; ".join(sentence(_where(d["loc"]), d["msg"], d["type"]) for d in first)
         if len(detail) > 3:
             text += f" (and {len(detail) - 3} more)"
         return JSONResponse(body(text or "invalid request", "invalid_request", detail), 422)

@@ -3,7 +3,8 @@
 Request bodies are parsed with every JSON number as a `Decimal` (never a binary float);
 `NaN`, `Infinity` and numbers too large or too long to be a price or an amount are
 refused with a 422 that says so. `DecimalIn` is the field type for such numbers: a JSON
-number or a decimal string, documented as both in the OpenAPI schema.
+number or a decimal string of ASCII digits (Python's `Decimal` would read "١٠٠" as 100; we
+do not), documented as both in the OpenAPI schema. `PriceIn` is one that must be above 0.
 """
 
 from __future__ import annotations
@@ -16,11 +17,11 @@ from typing import Annotated, Any
 
 from fastapi import HTTPException, Request, Response
 from fastapi.routing import APIRoute
-from pydantic import BeforeValidator, WithJsonSchema
+from pydantic import AfterValidator, BeforeValidator, WithJsonSchema
 
 MAX_DIGITS = 30  # more significant digits than any price, size or amount needs
 MAX_ABS = Decimal(10) ** 15
-DECIMAL_TEXT = r"^\s*[+-]?(\d+(\.\d*)?|\.\d+)\s*$"
+DECIMAL_TEXT = r"^[ \t\r\n]*[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)[ \t\r\n]*$"  # ASCII only
 _DECIMAL_RE = re.compile(DECIMAL_TEXT)
 
 
@@ -72,11 +73,24 @@ def to_exact(value: Any) -> Decimal:
     return d
 
 
+def _above_zero(d: Decimal) -> Decimal:
+    if d <= 0:
+        raise ValueError("must be above 0")
+    return d
+
+
 DecimalIn = Annotated[
     Decimal,
     BeforeValidator(to_exact),
     WithJsonSchema({"anyOf": [{"type": "number"}, {"type": "string", "pattern": DECIMAL_TEXT}]}),
 ]
+PriceIn = Annotated[
+    Decimal,
+    BeforeValidator(to_exact),
+    AfterValidator(_above_zero),
+    WithJsonSchema({"anyOf": [{"type": "number", "exclusiveMinimum": 0},
+                              {"type": "string", "pattern": DECIMAL_TEXT}]}),
+]  # fmt: skip
 
 
 class ExactJSONRequest(Request):

@@ -7,11 +7,13 @@ client sends `status`, and a `pnl` on close), never trusted.
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Annotated, Any, Literal
 
 from pydantic import AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic_core import PydanticCustomError
 
-from .jsonbody import DecimalIn
+from .jsonbody import DecimalIn, PriceIn
 
 MarginMode = Literal["isolated", "cross"]
 
@@ -21,11 +23,44 @@ def _lower(v: Any) -> Any:
 
 
 Side = Annotated[Literal["long", "short"], BeforeValidator(_lower)]
-Email = Annotated[
-    str,
-    BeforeValidator(_lower),
-    Field(min_length=3, max_length=254, pattern=r"^[^@\s]+@[^@\s]+$"),
-]
+# invisible characters that reorder or hide text (bidi embeddings, overrides, isolates)
+_BIDI = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def _refuse(message: str) -> PydanticCustomError:
+    return PydanticCustomError("invalid_text", message)
+
+
+def plain_text(value: Any, max_chars: int) -> str:
+    """`value` trimmed: text, not empty, at most `max_chars`, no control characters."""
+    if not isinstance(value, str):
+        raise _refuse("must be text")
+    text = value.strip()
+    if not text:
+        raise _refuse("must not be empty")
+    if len(text) > max_chars:
+        raise _refuse(f"must be at most {max_chars} characters")
+    for ch in text:
+        if ch in _BIDI or unicodedata.category(ch) in ("Cc", "Cs", "Zl", "Zp"):
+            raise _refuse(f"must not contain control characters (U+{ord(ch):04X})")
+    return text
+
+
+def _name(value: Any) -> str:
+    return plain_text(value, 100)
+
+
+def _email(value: Any) -> str:
+    text = plain_text(value, 254).lower()
+    local, at, domain = text.partition("@")
+    if not (at and local and domain) or "@" in domain or any(c.isspace() for c in text):
+        raise _refuse("must look like name@example.com")
+    return text
+
+
+Name = Annotated[str, BeforeValidator(_name), Field(json_schema_extra={"maxLength": 100})]
+Email = Annotated[str, BeforeValidator(_email),
+                  Field(json_schema_extra={"minLength": 3, "maxLength": 254})]  # fmt: skip
 
 
 class In(BaseModel):
@@ -33,7 +68,7 @@ class In(BaseModel):
 
 
 class RegisterIn(In):
-    name: str = Field(min_length=1, max_length=100)
+    name: Name
     email: Email
     password: str = Field(min_length=8, max_length=256)
     margin_mode: MarginMode = "isolated"
@@ -50,10 +85,10 @@ class TradeIn(In):
     leverage: DecimalIn
     margin: DecimalIn | None = Field(None, description="USD; give margin or qty")
     qty: DecimalIn | None = Field(None, description="base units; give margin or qty")
-    takeProfit: DecimalIn | None = Field(
+    takeProfit: PriceIn | None = Field(
         None, validation_alias=AliasChoices("takeProfit", "take_profit")
     )
-    stopLoss: DecimalIn | None = Field(None, validation_alias=AliasChoices("stopLoss", "stop_loss"))
+    stopLoss: PriceIn | None = Field(None, validation_alias=AliasChoices("stopLoss", "stop_loss"))
 
 
 class DepositIn(In):

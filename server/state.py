@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 import duckdb
@@ -12,7 +12,7 @@ from workbench.feeds.backpack_client import now_us
 from workbench.live.desk import Desk
 from workbench.live.host import LiveEngine
 
-from .auth import AuthError, LoginThrottle, TokenService
+from .auth import AuthError, LoginThrottle, RateLimiter, TokenService
 from .config import ServerConfig
 from .hub import Hub
 from .users import User, Users
@@ -35,6 +35,8 @@ class ServerState:
     feed: Any = None  # the FeedSupervisor, once started
     tick_db: duckdb.DuckDBPyConnection | None = None
     dashboards: Any = None  # the dashboards' shared state, when mounted
+    # registrations per client address (see ServerConfig.register_per_client)
+    registrations: RateLimiter = field(default_factory=lambda: RateLimiter(10, 600.0))
 
     def clock(self) -> int:
         """The input time of a command: the feed's clock (a replay's time, or the wall)."""

@@ -69,7 +69,9 @@ def start_server(
         args += ["--backpack-url", backpack_url]
     data_dir.mkdir(parents=True, exist_ok=True)
     log = data_dir / f"server-{port}.log"
-    full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+    # tests register many users from 127.0.0.1: a generous registration limit unless given
+    full_env = {**os.environ, "PYTHONUNBUFFERED": "1", "WORKBENCH_REGISTER_LIMIT": "10000/600",
+                **(env or {})}  # fmt: skip
     with open(log, "wb") as out:
         proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env=full_env)
     srv = Server(proc, f"http://127.0.0.1:{port}", data_dir, log, args)

@@ -184,7 +184,7 @@ BAD_BODIES = [
 
 def test_bad_input_gets_a_clear_4xx_and_changes_nothing(server: Server) -> None:
     with server.client() as c:
-        register(c, "gus@example.com")
+        token = register(c, "gus@example.com")
         for body, word in BAD_BODIES:
             r = c.post("/trade/create", json=body)
             assert 400 <= r.status_code < 500, (body, r.status_code)
@@ -204,9 +204,11 @@ def test_bad_input_gets_a_clear_4xx_and_changes_nothing(server: Server) -> None:
                        headers={"content-type": "application/json"})  # fmt: skip
             assert 400 <= r.status_code < 500, (data[:40], r.status_code)
             assert word in r.text, (data[:40], r.text)
-        r = c.post("/trade/create", content=b"asset=BTC",
-                   headers={"content-type": "application/x-www-form-urlencoded"})  # fmt: skip
-        assert r.status_code == 422
+        form = {"content-type": "application/x-www-form-urlencoded"}
+        r = c.post("/trade/create", content=b"asset=BTC", headers=form)
+        assert r.status_code == 415  # a form with the login cookie: refused (CSRF)
+        r = c.post("/trade/create", content=b"asset=BTC", headers={**form, **bearer(token)})
+        assert r.status_code == 422  # with a Bearer token: not JSON
         r = c.post("/balance/deposit", json={"amount": "1", "pad": "x" * 200_000})
         assert r.status_code == 413 and r.json()["reason"] == "body_too_large"
         assert c.get("/trade/orders").json()["orders"] == []

@@ -11,7 +11,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from ..errors import errors
-from ..jsonbody import DecimalIn, ExactJSONRoute
+from ..jsonbody import DecimalIn, ExactJSONRoute, PriceIn
 from ..orders import balance_body, open_order
 from ..routes.trade import close_trade, open_trade
 from ..schemas import BalanceOut, In, OrderOut, TradeIn
@@ -26,8 +26,8 @@ class OpenIn(In):
     type: Literal["long", "short", "LONG", "SHORT"]
     leverage: DecimalIn
     currentPrice: DecimalIn | None = Field(None, description="ignored")
-    takeProfit: DecimalIn | None = None
-    stopLoss: DecimalIn | None = None
+    takeProfit: PriceIn | None = None
+    stopLoss: PriceIn | None = None
 
 
 class CloseIn(In):

@@ -12,26 +12,26 @@ import time
 import uuid
 from typing import Any, Literal
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from ..errors import ApiError, errors
-from ..jsonbody import DecimalIn, ExactJSONRoute
+from ..jsonbody import DecimalIn, ExactJSONRoute, PriceIn
 from ..orders import balance_body, cents
 from ..routes import auth
-from ..routes.auth import register_user, set_cookies
+from ..routes.auth import client_of, register_user, set_cookies
 from ..routes.trade import close_trade, open_trade
-from ..schemas import AuthOut, ErrorOut, In, MeOut, RegisterIn, TradeIn
+from ..schemas import AuthOut, Email, ErrorOut, In, MeOut, Name, RegisterIn, TradeIn
 from ..state import Authed, State
 
 router = APIRouter(route_class=ExactJSONRoute, prefix="/api/v1", tags=["seed: /api/v1/engine"])
 
 
 class SignupIn(In):
-    email: str = Field(min_length=3, max_length=254)
+    email: Email
     password: str = Field(min_length=8, max_length=256)
-    name: str | None = Field(None, min_length=1, max_length=100)
+    name: Name | None = None
     margin_mode: Literal["isolated", "cross"] = "isolated"
 
 
@@ -43,8 +43,8 @@ class EngineIn(In):
     margin: DecimalIn | None = None
     qty: DecimalIn | None = None
     leverage: DecimalIn | None = None
-    stopLossPrice: DecimalIn | None = None
-    takeProfitPrice: DecimalIn | None = None
+    stopLossPrice: PriceIn | None = None
+    takeProfitPrice: PriceIn | None = None
     tradeId: str | None = Field(None, min_length=1, max_length=64)
 
 
@@ -64,12 +64,12 @@ class EngineOut(BaseModel):
 
 
 @router.post("/auth/signup", status_code=201, response_model=AuthOut,
-             responses=errors(409, 413, 422))  # fmt: skip
-async def signup(body: SignupIn, response: Response, state: State) -> dict:
+             responses=errors(409, 413, 422, 429))  # fmt: skip
+async def signup(body: SignupIn, request: Request, response: Response, state: State) -> dict:
     """Register (the seed's name); sets the cookies `authToken` and `token`."""
     reg = RegisterIn(name=body.name or body.email.split("@")[0], email=body.email,
                      password=body.password, margin_mode=body.margin_mode)  # fmt: skip
-    user, token = await register_user(state, reg)
+    user, token = await register_user(state, reg, client_of(request))
     set_cookies(state, response, token)
     return {"message": "signed up", "user": user.public(), "token": token}
 

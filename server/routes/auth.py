@@ -9,6 +9,7 @@ from fastapi import APIRouter, Request, Response
 from ..auth import hash_password, password_problem, verify_password
 from ..errors import ApiError, errors
 from ..jsonbody import ExactJSONRoute
+from ..peers import client_address
 from ..schemas import AuthOut, LoginIn, MeOut, MessageOut, RegisterIn
 from ..state import COOKIE_NAMES, Authed, ServerState, State
 from ..users import EmailTaken, User
@@ -25,11 +26,24 @@ def set_cookies(state: ServerState, response: Response, token: str) -> None:
         )  # fmt: skip
 
 
-async def register_user(state: ServerState, body: RegisterIn) -> tuple[User, str]:
-    """Create the user and its paper account; returns the user and a token."""
+async def register_user(
+    state: ServerState, body: RegisterIn, client: str | None = None
+) -> tuple[User, str]:
+    """Create the user and its paper account; returns the user and a token.
+
+    Registrations are limited per `client` (an address or a browser's key): 429 beyond.
+    `None` leaves the throttling to the caller.
+    """
     problem = password_problem(body.password)
     if problem:
         raise ApiError(422, problem, "invalid_request")
+    if client is not None:
+        wait = state.registrations.hit(client)
+        if wait > 0:
+            raise ApiError(
+                429, f"too many registrations from your address: try again in {wait:.0f} s",
+                headers={"Retry-After": str(max(1, round(wait)))},
+            )  # fmt: skip
     digest = await asyncio.to_thread(hash_password, body.password)
     async with _register_lock:
         if state.users.by_email(body.email) is not None:
@@ -67,14 +81,16 @@ async def login_user(state: ServerState, body: LoginIn, client: str) -> tuple[Us
 
 
 def client_of(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
+    """The caller's address: the peer, or what a --trusted-proxy says it forwarded."""
+    return client_address(request, request.app.state.server.config)
 
 
 @router.post("/auth/register", status_code=201, response_model=AuthOut,
-             responses=errors(409, 413, 422))  # fmt: skip
-async def register(body: RegisterIn, response: Response, state: State) -> dict:
-    """Create a user with a paper account (demo balance; `margin_mode` isolated or cross)."""
-    user, token = await register_user(state, body)
+             responses=errors(409, 413, 422, 429))  # fmt: skip
+async def register(body: RegisterIn, request: Request, response: Response, state: State) -> dict:
+    """Create a user with a paper account (demo balance; `margin_mode` isolated or cross).
+    At most 10 registrations per client address in 10 minutes (429 beyond)."""
+    user, token = await register_user(state, body, client_of(request))
     set_cookies(state, response, token)
     return {"message": "registered", "user": user.public(), "token": token}
 
@@ -91,6 +107,7 @@ async def login(body: LoginIn, request: Request, response: Response, state: Stat
 async def logout(session: Authed, response: Response, state: State) -> dict:
     """Revoke this token (refused from now until it expires) and clear the cookie."""
     state.tokens.revoke(session.claims)
+    state.hub.close_token(session.account, str(session.claims["jti"]))  # its /ws sockets: 1008
     for name in COOKIE_NAMES:
         response.delete_cookie(name, path="/")
     return {"message": "logged out"}
