@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
-from importlib.metadata import entry_points
 
 # Subcommand -> the module that defines `add_parser(subparsers)` for it (which sets
 # `func` on its parser); one module may define several.
@@ -31,6 +30,8 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         description="Simulation and paper-trading workbench for leveraged CFD trading.",
     )
     sub = parser.add_subparsers(dest="command", required=True)
+    from importlib.metadata import entry_points  # here: Ctrl-C while it loads is handled
+
     plugins = sorted(entry_points(group="workbench.commands"), key=lambda e: e.name)
     if command in COMMANDS:
         modules, plugins = [COMMANDS[command]], []
@@ -48,8 +49,13 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     command = argv[0] if argv and not argv[0].startswith("-") else None
-    args = build_parser(command).parse_args(argv)
-    sys.exit(args.func(args) or 0)
+    try:
+        args = build_parser(command).parse_args(argv)
+        code = args.func(args) or 0
+    except KeyboardInterrupt:  # Ctrl-C, say while starting: no traceback
+        print("workbench: interrupted", file=sys.stderr)
+        code = 130
+    sys.exit(code)
 
 
 if __name__ == "__main__":

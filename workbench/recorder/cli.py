@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from urllib.parse import urlsplit
 
 import duckdb
 
@@ -19,6 +20,24 @@ def _csv(text: str) -> list[str]:
     if not items:
         raise argparse.ArgumentTypeError("expected a comma-separated list")
     return items
+
+
+def check_ws_url(url: str) -> str:
+    """`url` if it is a ws:// or wss:// URL with a host, else ValueError saying what is wrong
+    (a malformed URL would never connect: better refused than retried forever)."""
+    what = f"{url!r} is not a WebSocket URL"
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as e:
+        raise ValueError(f"{what}: {e}") from None
+    if parts.scheme not in ("ws", "wss"):
+        raise ValueError(f"{what}: it must start with ws:// or wss://")
+    if not parts.hostname or any(c.isspace() or not c.isprintable() for c in url):
+        raise ValueError(f"{what}: it needs a host name without spaces, e.g. wss://host")
+    if port == 0:
+        raise ValueError(f"{what}: port 0")
+    return url
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -120,6 +139,7 @@ def run_record(args: argparse.Namespace) -> int:
     if status is None:
         status = 1.0 if sys.stdout.isatty() else 10.0
     try:
+        check_ws_url(args.url)
         config = RecorderConfig(
             symbols=args.symbols,
             streams=args.streams,

@@ -1,0 +1,77 @@
+"""Ctrl-C (SIGINT) and SIGTERM end `workbench serve` at every stage of its start-up within
+seconds and without a traceback: while importing, while binding and recovering, and while
+the feed is still connecting to a Backpack that never answers."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from server_helpers import free_port
+
+WORKBENCH = str(Path(sys.executable).with_name("workbench"))
+EXIT_WITHIN = 10.0  # seconds
+
+
+@pytest.fixture(scope="module")
+def silent_backpack() -> Iterator[str]:
+    """A ws:// URL whose server accepts TCP connections and never answers the handshake."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen(64)
+        yield f"ws://127.0.0.1:{s.getsockname()[1]}"
+
+
+def start(data_dir: Path, backpack_url: str, log: Path) -> subprocess.Popen[bytes]:
+    args = [WORKBENCH, "serve", "--port", str(free_port()), "--data-dir", str(data_dir),
+            "--backpack-url", backpack_url]  # fmt: skip
+    with open(log, "wb") as out:
+        return subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT,
+                                env={**os.environ, "PYTHONUNBUFFERED": "1"})  # fmt: skip
+
+
+def ends_cleanly(proc: subprocess.Popen[bytes], sig: int, log: Path) -> None:
+    t0 = time.monotonic()
+    proc.send_signal(sig)
+    try:
+        code = proc.wait(EXIT_WITHIN)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(10)
+        raise AssertionError(f"running {EXIT_WITHIN} s after {sig!r}:\n{log.read_text()}") from None
+    out = log.read_text(errors="replace")
+    assert "Traceback" not in out and "KeyboardInterrupt" not in out, out
+    expected = {0, 130, -signal.SIGINT} if sig == signal.SIGINT else {0, -signal.SIGTERM}
+    assert code in expected, (code, out)
+    assert time.monotonic() - t0 < EXIT_WITHIN
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+# Not sooner: a signal in the interpreter's own start, before any of our code runs, gets
+# Python's default (a KeyboardInterrupt traceback).
+@pytest.mark.parametrize("after", [0.6, 1.2, 2.0, 3.0])
+def test_a_signal_early_in_start_up(
+    tmp_path: Path, silent_backpack: str, sig: int, after: float
+) -> None:
+    log = tmp_path / "out.txt"
+    proc = start(tmp_path / "data", silent_backpack, log)
+    time.sleep(after)
+    ends_cleanly(proc, sig, log)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_signal_while_the_feed_connects(tmp_path: Path, silent_backpack: str, sig: int) -> None:
+    log = tmp_path / "out.txt"
+    proc = start(tmp_path / "data", silent_backpack, log)
+    deadline = time.monotonic() + 60
+    while "Feed: connecting to Backpack" not in log.read_text(errors="replace"):
+        assert proc.poll() is None and time.monotonic() < deadline, log.read_text()
+        time.sleep(0.05)
+    ends_cleanly(proc, sig, log)
