@@ -132,9 +132,12 @@ class RawSessions:
                     token = reg.json()["token"]
                 page = (await http.get(self.url + "/dashboard", cookies={"token": token})).text
                 tokens.append(re.search(r'"token":\s*"([^"]+)"', page).group(1))  # type: ignore[union-attr]
+            # a session's socket must bring the browser cookie its page was served with
+            browser = {"Cookie": f"workbench_browser={http.cookies['workbench_browser']}"}
         ws_url = self.url.replace("http", "ws", 1) + "/dashboard/ws"
         socks = [await websockets.connect(ws_url, subprotocols=["bokeh", t], origin=self.url,  # type: ignore[list-item,arg-type]
-                                          max_size=None) for t in tokens]  # fmt: skip
+                                          additional_headers=browser, max_size=None)
+                 for t in tokens]  # fmt: skip
         self.ready.set()
         await asyncio.gather(*(self._read(ws) for ws in socks))
 
