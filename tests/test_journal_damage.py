@@ -4,11 +4,14 @@ damaged part aside and says what is lost. In-process, on real files and real Duc
 
 from __future__ import annotations
 
+import gc
 import shutil
 from pathlib import Path
 
+import duckdb
 import pytest
 
+from workbench.live.history import History
 from workbench.live.host import LiveEngine
 from workbench.live.journal import JournalDamaged, segments
 from workbench.live.repair import repair_journal
@@ -38,6 +41,7 @@ def _crash(live: LiveEngine) -> None:
     assert live.sequencer is not None
     live.sequencer.stop(final_snapshot=False)
     live.history.stop()
+    gc.unfreeze()  # (what its recovery froze: the process would be gone)
 
 
 def _opens(live: LiveEngine, refs: list[str], account: str = "alice") -> None:
@@ -80,6 +84,20 @@ def _insert_garbage(seg: Path, before_ref: str) -> tuple[int, int]:
     return offset, at + 1
 
 
+def _refused(data: Path) -> str:
+    """The start of `data` raises JournalDamaged: its message (nothing of the failed start
+    is kept: its history connection is closed, the traceback dropped)."""
+    con = duckdb.connect(str(data / "accounts.duckdb"))
+    try:
+        with pytest.raises(JournalDamaged) as err:
+            LiveEngine(data, clock=Clock(), history=History(con)).start()
+    finally:
+        con.close()
+    msg = str(err.value)
+    del err  # (its traceback holds this frame: a cycle kept to the end otherwise)
+    return msg
+
+
 def _files(directory: Path) -> dict[str, bytes]:
     return {str(p.relative_to(directory)): p.read_bytes()
             for p in sorted(directory.rglob("*")) if p.is_file()}  # fmt: skip
@@ -91,9 +109,8 @@ def test_a_bad_record_followed_by_valid_ones_stops_recovery_and_changes_nothing(
     seg = _ten_positions(tmp_path)
     offset, record = _insert_garbage(seg, "o5")
     before = _files(tmp_path / "journal")
-    with pytest.raises(JournalDamaged) as err:
-        LiveEngine(tmp_path, clock=Clock()).start()
-    msg = str(err.value)
+    err = _refused(tmp_path)
+    msg = str(err)
     assert f"{seg} byte {offset} (record {record})" in msg
     assert "5 valid record(s) follow it" in msg and "--repair" in msg
     assert "\n" not in msg
@@ -156,9 +173,8 @@ def test_a_missing_segment_stops_recovery(tmp_path: Path) -> None:
         p.unlink()
     (first, gone), (after, _) = segs[1], segs[2]
     gone.unlink()
-    with pytest.raises(JournalDamaged) as err:
-        LiveEngine(tmp_path, clock=Clock()).start()
-    assert f"records {first} to {after - 1} are missing" in str(err.value)
+    err = _refused(tmp_path)
+    assert f"records {first} to {after - 1} are missing" in str(err)
     assert not list((tmp_path / "journal").glob("*.orphaned"))
     report = repair_journal(tmp_path, say=lambda _: None)
     assert any(x.startswith("moved ") for x in report)
@@ -181,9 +197,8 @@ def _snapshot_then_five(data: Path) -> None:
 def test_a_deleted_journal_stops_recovery(tmp_path: Path) -> None:
     _snapshot_then_five(tmp_path)
     shutil.rmtree(tmp_path / "journal")
-    with pytest.raises(JournalDamaged) as err:
-        LiveEngine(tmp_path, clock=Clock()).start()
-    assert "the journal is missing" in str(err.value)
+    err = _refused(tmp_path)
+    assert "the journal is missing" in str(err)
     report = "\n".join(repair_journal(tmp_path, say=lambda _: None))
     assert "5 acknowledged command(s)" in report and "open x5; accounts alice" in report
     live = LiveEngine(tmp_path, clock=Clock())
@@ -200,14 +215,60 @@ def test_a_journal_ending_before_the_history_stops_recovery(tmp_path: Path) -> N
     seg = segments(tmp_path / "journal")[-1][1]
     lines = seg.read_bytes().splitlines(keepends=True)
     seg.write_bytes(b"".join(lines[:2]))
-    with pytest.raises(JournalDamaged) as err:
-        LiveEngine(tmp_path, clock=Clock()).start()
-    assert "the history (accounts.duckdb) holds acknowledged commands up to record" in str(
-        err.value
-    )
+    err = _refused(tmp_path)
+    assert "the history (accounts.duckdb) holds acknowledged commands up to record" in str(err)
     report = "\n".join(repair_journal(tmp_path, say=lambda _: None))
     assert "3 acknowledged command(s)" in report
     live = LiveEngine(tmp_path, clock=Clock())
     live.start()
     assert _open_refs(live) == ["p0", "p1"]
     live.stop()
+
+
+def test_a_torn_looking_tail_the_history_holds_as_acknowledged_stops_recovery(
+    tmp_path: Path,
+) -> None:
+    """The last open lost its newline after it was acknowledged: not an unacknowledged
+    write, whatever it looks like."""
+    seg = _ten_positions(tmp_path)
+    data = seg.read_bytes()
+    seg.write_bytes(data[:-1])
+    err = _refused(tmp_path)
+    assert "holds record 12 as acknowledged" in str(err)
+    assert seg.read_bytes() == data[:-1]
+
+
+def test_lost_quotes_whose_events_were_served_stop_recovery(tmp_path: Path) -> None:
+    """Only quotes after the last command are lost, but they closed a position by its stop
+    loss and that event was served: the history's events say so."""
+    live = _live(tmp_path, snapshot_every=10**9, snapshot_seconds=10**9)
+    _setup(live)
+    assert live.sequencer is not None
+    live.sequencer.submit({"type": "open", "account": "alice", "ref": "s", "symbol": "BTC_USDC",
+                           "side": "long", "leverage": "10", "qty": "0.01",
+                           "stop_loss": "59000"}).result()  # fmt: skip
+    live.sequencer.put_quotes([("BTC_USDC", T0 + 5000, price_units("58000"),
+                                price_units("58000.5"))])  # fmt: skip
+    assert live.sequencer.query(lambda e: e.seq).result() == 2  # opened, closed
+    _crash(live)
+    seg = segments(tmp_path / "journal")[-1][1]
+    lines = seg.read_bytes().splitlines(keepends=True)
+    seg.write_bytes(b"".join(lines[:-1]))  # the last quote, whole line and all
+    err = _refused(tmp_path)
+    assert "replays to event 1, but the history (accounts.duckdb) holds events up to 2" in str(err)
+
+
+def test_a_gap_between_the_snapshot_and_the_journal_stops_recovery(tmp_path: Path) -> None:
+    live = _live(tmp_path, snapshot_every=3)
+    _setup(live)
+    _opens(live, [f"o{i}" for i in range(12)])
+    _crash(live)
+    snaps = sorted((tmp_path / "snapshots").iterdir())
+    for p in snaps[1:]:  # all but the oldest kept are corrupt
+        p.write_bytes(b"not a snapshot")
+    oldest = int(snaps[0].name[9:21])
+    for first, p in segments(tmp_path / "journal"):
+        if first <= oldest + 1:
+            p.unlink()
+    err = _refused(tmp_path)
+    assert f"must continue from record {oldest + 1}" in str(err)

@@ -184,6 +184,15 @@ def _damage(
     )  # fmt: skip
 
 
+def _gap(path: Path, first: int, expected: int) -> JournalDamaged:
+    """A segment that does not start where the journal before it ends."""
+    lo, hi = min(first, expected), max(first, expected) - 1
+    what = "are missing" if first > expected else "would be there twice"
+    return JournalDamaged(f"{path} starts at record {first}, but the journal before it ends "
+                          f"at record {expected - 1}: records {lo} to {hi} {what}",
+                          cut=(path, 0), record=lo)  # fmt: skip
+
+
 def _start(segs: list[tuple[int, Path]], directory: Path, after: int) -> int:
     """The position in `segs` of the segment holding record `after + 1`."""
     need = after + 1
@@ -222,13 +231,7 @@ def scan(directory: Path, after: int) -> JournalTail:
     for pos in range(pos0, len(segs)):
         first, path = segs[pos]
         if first != expected:
-            what = "are missing" if first > expected else "would be there twice"
-            lo, hi = min(first, expected), max(first, expected) - 1
-            raise JournalDamaged(
-                f"{path} starts at record {first}, but the segment before it ends at record "
-                f"{expected - 1}: records {lo} to {hi} {what}",
-                cut=(path, 0), record=min(first, expected),
-            )  # fmt: skip
+            raise _gap(path, first, expected)
         index, offset = _read_segment(path, first, after, out, later=len(segs) - pos - 1)
         expected = index
         out.end = (path, offset)
@@ -316,12 +319,7 @@ def read_lines(
     expected = segs[0][0] if m and path.is_file() else 1
     for pos, (first, path) in enumerate(segs):
         if first != expected:
-            lo, hi = min(first, expected), max(first, expected) - 1
-            what = "are missing" if first > expected else "would be there twice"
-            where = "the journal starts there" if pos == 0 else "the segment before it ends"
-            raise JournalDamaged(f"{path} starts at record {first} but {where} at record "
-                                 f"{expected - 1}: records {lo} to {hi} {what}",
-                                 cut=(path, 0), record=lo)  # fmt: skip
+            raise _gap(path, first, expected)
         index, offset, lineno = first, 0, 0
         with open(path, "rb") as f:
             for raw in f:

@@ -247,6 +247,8 @@ def repair_journal(data_dir: Path, say: Callable[[str], object] = print) -> list
         job.trim_history(history, rec.index, rec.engine.seq)
     except OSError as e:
         raise RepairError(f"cannot repair: {e.strerror or e}: {e.filename}") from None
+    except duckdb.Error as e:
+        raise RepairError(f"cannot repair the history (accounts.duckdb): {e}") from None
     finally:
         con.close()
     if not job.lines:
