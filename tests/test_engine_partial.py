@@ -78,7 +78,7 @@ def test_the_whole_qty_is_a_close() -> None:
 @pytest.mark.parametrize(
     ("qty", "fragment"),
     [
-        ("4.00000001", "more than the 4.00000000 position 'L' holds"),
+        ("4.00000001", "more than the 4 position 'L' holds"),
         ("0", "must be positive"),
         ("-1", "must be positive"),
         ("0.000000001", "more than 8 decimal places"),
@@ -176,3 +176,14 @@ def test_a_scenario_close_line_with_qty() -> None:
     rec = {"t": T0 + 1, "type": "close", "account": "a", "ref": "L", "qty": "2.5"}
     ev = eng.apply(rec)
     assert isinstance(ev, dict) and (ev["type"], ev["remaining_qty"]) == ("reduced", "1.5")
+
+
+def test_the_refusal_quotes_a_large_position_qty_exactly() -> None:
+    """A qty of 8 decimals and 16 digits is more than a float holds: the message must not
+    print a qty the position does not have (this one printed 86252073.09028450)."""
+    eng, events = make_engine(tick_size="0.00000001")
+    eng.create_account("a")
+    eng.quote("X", T0, "0.00001", "0.00001")  # a meme coin: 86 million units cost 862 USD
+    eng.open("a", "X", "long", "1", qty="86252073.09028449", ref="L", t=T0)
+    ev = eng.close("a", "L", qty="86252074", t=T0)
+    assert "more than the 86252073.09028449 position 'L' holds" in ev["message"], ev

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from ..domain import CROSS, MARGIN_MODES, Account
-from ..money import BadNumber, fmt_decimal, fmt_money, money_units, qty_units
+from ..money import BadNumber, fmt_decimal, fmt_money, fmt_qty, money_units, qty_units
 from .cross import CrossMargin
 from .errors import BadInput, Rejected
 from .orders import Orders, check_trail
@@ -186,7 +186,7 @@ class Trading(EngineState):
                                    f"not {qty}")  # fmt: skip
                 if part > pos.qty:
                     raise Rejected("invalid_order", f"qty {qty} is more than the "
-                                   f"{pos.qty / 10**8:.8f} position {ref!r} holds")  # fmt: skip
+                                   f"{fmt_qty(pos.qty)} position {ref!r} holds")  # fmt: skip
             self.require_fresh(pos.book, t)
         except Rejected as r:
             return self.reject(t, account, r.reason, r.message, ref)
