@@ -1,12 +1,12 @@
 """A data directory readable by its owner only: it holds password hashes, emails, the
 JWT secret and every order, so nothing in it is for the group or others.
 
-`make_private(data_dir)` sets the process's umask to 0o077 (so every file the server
-creates, DuckDB's databases and .wal files included, is 0600 and every directory 0700),
-creates the directory 0700 if it is missing, and takes the group and other bits off what
-is there already: the directory, each entry in it, and everything under its journal/
-and snapshots/. Nothing else is walked (a data directory given as `~` must not lock
-down a home directory tree).
+`make_private(data_dir)`, called once the directory exists and before anything is
+written in it, sets the process's umask to 0o077 (so every file the server creates,
+DuckDB's databases and .wal files included, is 0600 and every directory 0700), and
+takes the group and other bits off what is there already: the directory, each entry in
+it, and everything under its journal/ and snapshots/. Nothing else is walked (a data
+directory given as `~` must not lock down a home directory tree).
 """
 
 from __future__ import annotations
@@ -29,15 +29,18 @@ def make_private(data_dir: Path, warn: Callable[[str], None] = log.warning) -> i
     how many modes were changed; what cannot be changed (not ours) is warned about."""
     os.umask(UMASK)
     data_dir = Path(data_dir)
-    if not data_dir.exists():
-        data_dir.mkdir(mode=0o700, parents=True)
     if not data_dir.is_dir():
-        return 0  # (the server's start-up check says so)
+        return 0  # (not a directory: the start says so)
     changed = _private(data_dir, warn)
-    for entry in data_dir.iterdir():
+    try:
+        entries = list(data_dir.iterdir())
+    except OSError as e:  # (an unreadable directory: the start says so)
+        warn(f"cannot list {data_dir}: {e.strerror}")
+        return changed
+    for entry in entries:
         changed += _private(entry, warn)
         if entry.name in OURS and entry.is_dir() and not entry.is_symlink():
-            for root, dirs, files in os.walk(entry):
+            for root, dirs, files in os.walk(entry):  # (errors are skipped by os.walk)
                 for name in dirs + files:
                     changed += _private(Path(root) / name, warn)
     return changed
