@@ -142,7 +142,7 @@ def _run(
         socks = bind(config.host, config.port)  # first: a refusal leaves no trace
         config.port = socks[0].getsockname()[1]  # the one bound (port 0: any free one)
         lock = claim_data_dir(config.data_dir)
-        make_private(config.data_dir)  # umask 077; what is there made owner-only
+        make_private(config.data_dir)  # umask 077; the directory and what is in it owner-only
         if repair:  # what it sets aside and what is lost, on stdout
             repair_journal(config.data_dir, say=lambda line: print(line, flush=True))
         return _serve(config, socks, access_log=access_log, prog=prog)
