@@ -13,7 +13,13 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
-from test_backtest_simulate import same_as_simulate, store_path  # noqa: F401 (fixture)
+from test_backtest_simulate import (  # noqa: F401 (store_path: a fixture)
+    SWAP_INSTRUMENT,
+    SwapHopper,
+    same_as_simulate,
+    store_path,
+    swap_quotes,
+)
 
 from workbench.backtest import Strategy
 from workbench.backtest.examples import LimitPullback
@@ -292,6 +298,46 @@ def test_every_order_command_replays_in_simulate_byte_for_byte(tmp_path: Path) -
                  and e["type"] in ("reduced", "closed")]  # fmt: skip
         assert row["pnl"] == sum((D(e["pnl"]) for e in parts), D(0))
         assert row["close_fee"] == sum((D(e["fee"]) for e in parts), D(0))
+
+
+class RolloverOrders(SwapHopper):
+    """SwapHopper (close and flip on each swap charge), plus pending orders whose expiry
+    falls between quotes and across 22:00 rollovers, placed again from `on_event`."""
+
+    def on_start(self, ctx: Any) -> None:
+        super().on_start(ctx)
+        self.place(ctx, ctx.t + 90 * 60 * S)
+
+    def on_event(self, ctx: Any, ev: dict[str, Any]) -> None:
+        super().on_event(ctx, ev)
+        if ev["type"] == "swap" or (ev["type"] == "order_cancelled" and len(ctx.pending) < 2):
+            self.place(ctx, ctx.t + (50 + ev["seq"] % 40) * 60 * S)
+
+    def place(self, ctx: Any, expires: int) -> None:
+        ask = ctx.last_quote("SWP")["ask"]
+        ctx.order("SWP", "long", "limit", ctx.round_price("SWP", ask * D("0.999"), "down"),
+                  "5", margin="200", trailing_stop="40", expires=expires)  # fmt: skip
+        ctx.order("SWP", "short", "stop", ctx.round_price("SWP", ask * D("0.998"), "down"),
+                  "5", qty="0.01", expires=expires)  # fmt: skip
+
+
+def test_orders_expiring_across_rollovers_replay_in_simulate(tmp_path: Path) -> None:
+    """An expiry is applied before the input at or after it, a rollover's swaps before the
+    expiry; commands from either run where the recording puts them."""
+    res = same_as_simulate(
+        tmp_path,
+        RolloverOrders,
+        swap_quotes(),
+        instruments=[SWAP_INSTRUMENT],
+        accounts={"a": {}, "b": {"margin_mode": "cross"}},
+    )
+    ev = res.raw_events
+    expired = [e for e in ev if e["type"] == "order_cancelled" and e["reason"] == "expired"]
+    assert len(expired) > 10
+    assert any(e["type"] == "opened" and e.get("order") for e in ev)
+    swaps = {e["t"] for e in ev if e["type"] == "swap"}
+    assert any(e["t"] in swaps for e in expired) or any(e["t"] in swaps for e in ev
+                                                        if e["type"] == "order_placed")  # fmt: skip
 
 
 def test_limit_pullback_on_the_captures_fills_limits_and_exits_on_trailing_stops(
