@@ -203,8 +203,10 @@ class _Repair:
                         f"{inputs[-1][0]} ({kinds})")  # fmt: skip
         if events:
             what.append(f"{len(events)} event(s), seq {events[0][0]} to {events[-1][0]}")
-        self.note(f"lost from the history (accounts.duckdb): {' and '.join(what)}; set aside "
-                  f"to {' and '.join(str(f) for f in files)}")  # fmt: skip
+        lag = "" if self.lost.lines else " (it may lack the last ones before a crash)"
+        to = " and ".join(str(f) for f in files)
+        self.note(f"lost, as the history (accounts.duckdb) recorded them{lag}: "
+                  f"{' and '.join(what)}; set aside to {to}")  # fmt: skip
 
     def _write_lines(self, name: str, rows: list[str]) -> Path:
         path = self.aside / name
