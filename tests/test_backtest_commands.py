@@ -3,7 +3,9 @@ engine exactly as recorded, and the rounding and risk-sizing helpers."""
 
 from __future__ import annotations
 
+import copy
 import logging
+import pickle
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -63,6 +65,8 @@ def test_a_rejected_command_is_on_its_ticket_logged_and_in_result_rejections(
     assert opened.ok and opened == "p" and opened.event["type"] == "opened"
     assert tp.rejected and "take_profit 99.0 must be above the bid 100.0" in tp.message
     assert "rejected" in repr(tp) and "invalid_order" in repr(tp)
+    for copied in (copy.deepcopy(tp), pickle.loads(pickle.dumps(tp))):  # state kept by a strategy
+        assert copied == "p" and copied.command == "modify" and copied.event == tp.event
     rej = res.rejections
     assert rej["command"].to_list() == ["order", "close", "modify"]
     assert rej["ref"].to_list() == ["high", "ghost", "p"]

@@ -187,6 +187,8 @@ def test_a_position_reduced_then_closed_is_one_trade_with_summed_pnl_and_fees(
     assert red["qty"].to_list() == [D("0.5"), D("0.75")]
     assert red["remaining_qty"].to_list() == [D("1.5"), D("0.75")]
     assert red["pnl"].to_list() == [D("1.95"), D("4.425")]
+    assert res.events["remaining_qty"].to_list() == [None, D("1.5"), D("0.75"), None, None]
+    assert res.events["trailing_stop"].to_list() == [D(3), None, None, None, None]
     assert res.fills["action"].to_list() == ["open", "reduce", "reduce", "close"]
     assert res.fills["qty"].to_list() == [D(2), D("0.5"), D("0.75"), D("0.75")]
     st = res.stats.row(0, named=True)

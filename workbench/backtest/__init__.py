@@ -17,7 +17,9 @@
     result.stats, result.closed, result.equity, result.plot()
 
 Every fill, PnL, margin figure and liquidation comes from the engine's events; the
-strategy only issues the engine's commands for its own account (see `strategy`).
+strategy only issues the engine's commands for its own account (`ctx.open`, `order`,
+`close`, `cancel`, `modify`: see `context`), each returning a `Ticket` with the engine's
+answer.
 """
 
 from .bars import interval_us
@@ -27,6 +29,7 @@ from .result import Result
 from .runner import backtest
 from .strategy import Bar, Context, Strategy, Tick
 from .sweep import sweep
+from .tickets import Ticket
 
 __all__ = [
     "Bar",
@@ -34,6 +37,7 @@ __all__ = [
     "Result",
     "Strategy",
     "Tick",
+    "Ticket",
     "backtest",
     "interval_us",
     "open_source",

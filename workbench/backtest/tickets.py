@@ -63,6 +63,9 @@ class Ticket(str):
         self.event = None
         return self
 
+    def __getnewargs__(self) -> tuple[str, str]:  # copy and pickle
+        return str(self), self.command
+
     @property
     def ref(self) -> str:
         return str(self)
