@@ -9,32 +9,16 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import (
-    AfterValidator,
-    AliasChoices,
-    BaseModel,
-    BeforeValidator,
-    Field,
-    WithJsonSchema,
-)
+from pydantic import AliasChoices, BaseModel, BeforeValidator, Field, WithJsonSchema
 
-from .jsonbody import DECIMAL_TEXT, DecimalIn, to_exact
+from .jsonbody import DECIMAL_TEXT, DecimalIn, PriceIn, to_exact
 from .schemas import In, OrderOut, ReductionOut, Side
 
-
-def _above_zero(d: Decimal) -> Decimal:
-    if d <= 0:
-        raise ValueError("must be above 0")
-    return d
-
-
-#: a price or a price distance: above 0
-PriceIn = Annotated[DecimalIn, AfterValidator(_above_zero)]
 MAX_EPOCH_S = 253_402_300_800  # 10000-01-01T00:00:00Z: the last time ISO 8601 can write
 _NUMBER = re.compile(DECIMAL_TEXT)
+_FINER = re.compile(r"[.,][0-9]{7,}")
 
 
 def epoch_us(value: Any) -> int:
@@ -42,6 +26,8 @@ def epoch_us(value: Any) -> int:
     if isinstance(value, str) and not _NUMBER.match(value):
         if len(value) > 40:
             raise ValueError("must be an ISO 8601 time or epoch seconds")
+        if _FINER.search(value):
+            raise ValueError("must not be finer than a microsecond (6 decimals of a second)")
         try:
             when = datetime.fromisoformat(value.strip())
         except ValueError:

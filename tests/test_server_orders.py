@@ -3,12 +3,11 @@ real server fed by a fake Backpack; the journal of them replays byte for byte.""
 
 from __future__ import annotations
 
-import itertools
 import json
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from decimal import ROUND_FLOOR, Decimal
 from pathlib import Path
 from typing import Any
@@ -16,95 +15,8 @@ from typing import Any
 import duckdb
 import httpx
 import pytest
+from order_helpers import STEP, Socket, one, pending_ids, place, quote, until, user
 from server_helpers import Market, Server, bearer, register, start_server, wait_price
-from websockets.sync.client import ClientConnection, connect
-
-_emails = itertools.count()
-STEP = Decimal("0.00000001")
-
-
-def user(srv: Server) -> httpx.Client:
-    """An HTTP client of a new user, sending its token as a Bearer header."""
-    with srv.client() as c:
-        token = register(c, f"orders{next(_emails)}@example.com")
-    return srv.client(headers=bearer(token))
-
-
-def quote(srv: Server, market: Market, bid: str, ask: str) -> None:
-    """Publish a quote and wait until the server's engine has it."""
-    t = market.set("BTC_USDC", bid, ask)
-    until(lambda: _btc(srv)["t"] >= t, f"the server never got the quote {bid}/{ask}")
-
-
-def _btc(srv: Server) -> dict[str, Any]:
-    with srv.client() as c:
-        prices = c.get("/prices").json()["prices"]
-    return next(p for p in prices if p["symbol"] == "BTC_USDC" and p["t"] is not None)
-
-
-def until(check: Callable[[], Any], what: str, timeout: float = 20.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            got = check()
-        except (StopIteration, KeyError):
-            got = None
-        if got:
-            return got
-        time.sleep(0.02)
-    raise AssertionError(what)
-
-
-def one(c: httpx.Client, order_id: str) -> dict[str, Any]:
-    r = c.get(f"/trade/orders/{order_id}")
-    assert r.status_code == 200, r.text
-    return dict(r.json()["order"])
-
-
-def pending_ids(c: httpx.Client) -> list[str]:
-    r = c.get("/trade/pending")
-    assert r.status_code == 200, r.text
-    return [o["id"] for o in r.json()["orders"]]
-
-
-def place(c: httpx.Client, **body: Any) -> httpx.Response:
-    return c.post("/trade/orders", json={"asset": "BTC", "leverage": "10", **body})
-
-
-class Socket:
-    """A /ws connection with a token: the user's events."""
-
-    def __init__(self, srv: Server, c: httpx.Client) -> None:
-        url = srv.url.replace("http", "ws", 1) + "/ws"
-        auth = {"Authorization": c.headers["authorization"]}
-        self.ws: ClientConnection = connect(
-            url, additional_headers=auth, open_timeout=10, legacy=True
-        )
-        assert json.loads(self.ws.recv(10))["type"] == "welcome"
-        self.seen: list[dict[str, Any]] = []
-
-    def wait(self, match: Callable[[dict[str, Any]], bool], timeout: float = 20.0) -> dict:
-        """The first message (seen or coming) that matches."""
-        for msg in self.seen:
-            if match(msg):
-                return msg
-        deadline = time.monotonic() + timeout
-        while True:
-            msg = json.loads(self.ws.recv(max(0.01, deadline - time.monotonic())))
-            self.seen.append(msg)
-            if match(msg):
-                return msg
-
-    def drain(self, quiet: float = 0.3) -> list[dict[str, Any]]:
-        """Everything that arrives until the socket is quiet for `quiet` seconds."""
-        try:
-            while True:
-                self.seen.append(json.loads(self.ws.recv(quiet)))
-        except TimeoutError:
-            return self.seen
-
-    def close(self) -> None:
-        self.ws.close()
 
 
 @pytest.fixture()
@@ -154,7 +66,10 @@ def test_a_limit_order_waits_then_fills_and_only_its_owner_hears(
         listed = me.get("/trade/orders", params={"status": "open"}).json()["orders"]
         assert [o["id"] for o in listed] == [oid] and listed[0]["trailingStop"] is not None
         done = me.post(f"/trade/close/{oid}").json()["order"]  # listed closed, as it filled
-        assert one(me, oid) == done and done["status"] == "closed"
+        listed_done = one(me, oid)
+        for key in ("status", "pnl", "closingPrice", "qty", "fee", "closedAt", "takeProfit"):
+            assert listed_done[key] == done[key], key
+        assert done["status"] == "closed"
         assert Decimal(done["stopLoss"]) == 59000 and Decimal(done["trailingStop"]) == 150
         closed = me.get("/trade/orders", params={"status": "closed"}).json()["orders"]
         assert [o["id"] for o in closed] == [oid]
@@ -198,6 +113,37 @@ def test_bad_orders_are_refused_saying_why_and_change_nothing(
             assert set(r.json()) >= {"error", "reason"}
         assert pending_ids(c) == [] and c.get("/trade/orders").json()["orders"] == []
         assert c.get("/balance").json()["balance"] == "5000"
+
+
+HOSTILE: list[Any] = [
+    [], "x", 1, {"price": None}, {"price": "1e400"}, {"price": "NaN"}, {"price": []},
+    {"takeProfit": {"a": 1}}, {"stopLoss": "-1"}, {"trailingStop": "0"}, {"expiresAt": True},
+    {"expiresAt": -1}, {"expiresAt": "9999-12-31T23:59:59-14:00"}, {"expiresAt": 1e300},
+    {"expiresAt": "2030-01-01T00:00:00.1234567"}, {"expiresAt": "x" * 100},
+    {"qty": []}, {"qty": "1e-30"}, {"qty": "0"}, {"qty": "٣"}, {"takeProfit": "1" * 40},
+]  # fmt: skip
+
+
+def test_hostile_bodies_on_real_orders_are_4xx_and_change_nothing(
+    server: Server, market: Market
+) -> None:
+    quote(server, market, "60000", "60000.5")
+    with user(server) as me:
+        oid = place(me, side="long", type="limit", price="59000", qty="0.01").json()["orderId"]
+        pid = place(me, side="long", qty="0.01").json()["orderId"]
+        before = (me.get("/trade/pending").json(), one(me, pid), me.get("/balance").json())
+        calls = [("PATCH", f"/trade/orders/{oid}"), ("PATCH", f"/trade/orders/{pid}"),
+                 ("POST", "/trade/orders"), ("POST", f"/trade/close/{pid}")]  # fmt: skip
+        for body in HOSTILE:
+            closes = not isinstance(body, dict) or "qty" in body  # else: a whole close
+            for method, path in calls if closes else calls[:3]:
+                r = me.request(method, path, json=body)
+                assert 400 <= r.status_code < 500, (method, path, body, r.text)
+                assert set(r.json()) >= {"error", "reason"}, r.text
+        after = (me.get("/trade/pending").json(), one(me, pid), me.get("/balance").json())
+        assert after[0] == before[0] and after[2]["balance"] == before[2]["balance"]
+        assert after[1]["qty"] == before[1]["qty"] and after[1]["stopLoss"] is None
+        assert "Traceback" not in server.output()
 
 
 def test_cancel_and_the_same_404_for_unknown_filled_cancelled_and_others(

@@ -12,7 +12,7 @@ from workbench.live.desk import Desk
 from ..errors import ApiError, errors, rejected
 from ..jsonbody import ExactJSONRoute
 from ..order_calls import close_part
-from ..order_schemas import CloseQtyIn, CloseOut
+from ..order_schemas import CloseOut, CloseQtyIn
 from ..orders import closed_now, closed_order, open_order, symbol_of
 from ..schemas import OrderCreatedOut, OrderEnvelopeOut, OrdersOut, TradeIn
 from ..state import Authed, State
