@@ -88,12 +88,6 @@ def test_an_expired_ref_is_free_for_the_input_that_expired_it() -> None:
     assert events[-2]["type"] == "order_cancelled"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="spec: 'before ANY input at time t is applied' orders due are cancelled at t; an "
-    "account or instrument line does not move engine time, so the expiry waits for the next "
-    "input and carries its time (reported to the lead: inputs.py/core.py)",
-)
 def test_an_account_or_instrument_line_expires_the_orders_due_first() -> None:
     eng, events = setup()
     place(eng, "o", expires=T0 + SEC)
@@ -102,12 +96,6 @@ def test_an_account_or_instrument_line_expires_the_orders_due_first() -> None:
     assert events[-1]["t"] == T0 + 2 * SEC
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="core.py feed_quotes caches the wake time (next expiry) for the whole batch: an "
-    "order a listener places with an expiry during the batch is not expired before a later "
-    "quote of the same batch, and fills after its expiry (reported to the lead)",
-)
 def test_an_order_placed_by_a_listener_expires_within_a_batch_of_quotes() -> None:
     eng, events = setup()
     place(eng, "first", price="99")

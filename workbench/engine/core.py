@@ -185,6 +185,7 @@ class Engine(Trading):
             if bid <= b.lo_bid or bid >= b.hi_bid or ask <= b.lo_ask or ask >= b.hi_ask:
                 self.now = now
                 self._on_trigger(b, now, bid, ask)  # events at engine time, never behind it
+                wake = self.wake  # a listener may have placed an order that expires
         self.now = now
         self.quotes += accepted
         self.bad_quotes += bad

@@ -73,6 +73,8 @@ def apply_record(eng: Engine, record: dict[str, Any]) -> Any:
         return eng.deposit(_req(record, "account"), _req(record, "amount"), t=t)
     if kind == "reset":
         return eng.reset(_req(record, "account"), g("margin_mode"), t=t)
+    if kind in ("instrument", "account") and t > eng.now and not eng._busy:
+        eng._advance(t)  # "before any input at time t": what is due (expiry, swap) first
     if kind == "instrument":
         try:
             inst = Instrument.from_fields(record)
