@@ -4,10 +4,11 @@ with a strategy trading; the chart, the equity curve and the trade marks grow.""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 import pytest
-from browser_helpers import chromium, model_js, shot, wait_for
+from browser_helpers import chromium, model_js, rows, shot, wait_for
 from server_helpers import Server, running_server
 
 from workbench.demo import _store_ticks
@@ -55,3 +56,21 @@ def test_a_replay_plays_trades_and_its_chart_grows(replay_server: tuple[Server, 
         shot(page, "dashboard-replay")
         kinds = page.evaluate(model_js("marks", "Array.from(m.data.kind)"))
         assert kinds[0] == "long" and "exit" in kinds, kinds
+
+        # the same ticket and tables on the replay's engine: a limit order, then cancelled
+        page.get_by_role("button", name="Pause", exact=True).click()
+        bid = page.evaluate(model_js("quotes", "m.data.bid[m.data.bid.length - 1]"))
+        price = str(int(bid * 0.99))
+        page.get_by_role("button", name="Limit", exact=True).click()
+        page.get_by_label("Price", exact=True).fill(price)
+        page.get_by_role("button", name="Place long limit").click()
+        page.get_by_text(re.compile(f"Placed long limit .* at {price}")).wait_for(timeout=15_000)
+        page.get_by_text("Pending orders", exact=True).click()
+        wait_for(lambda: len(rows(page, ".orders-table")) == 1, "the order in the table")
+        pending = model_js("price_lines", "Array.from(m.data.y).filter((y, i) => "
+                           "m.data.kind[i] == 'pending')")  # fmt: skip
+        wait_for(lambda: page.evaluate(pending) == [int(price)], "the order's line")
+        shot(page, "dashboard-replay-order")
+        page.locator(".orders-table").get_by_role("button", name="Cancel").click()
+        wait_for(lambda: rows(page, ".orders-table") == [], "the order cancelled")
+        wait_for(lambda: page.evaluate(pending) == [], "its line gone")

@@ -7,9 +7,10 @@ from decimal import Decimal
 
 import numpy as np
 
+from server.dashboard.messages import notice
 from server.dashboard.player import Player, synthetic_tape
 from server.dashboard.producer import Candles, Producer
-from server.dashboard.view import money, notice
+from server.dashboard.view import money
 from workbench.backtest.examples import Bracket
 
 

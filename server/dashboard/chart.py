@@ -1,11 +1,14 @@
-"""A streaming candlestick chart with bid/ask lines (Bokeh), fed by the producer's pushes."""
+"""A streaming candlestick chart with bid/ask lines (Bokeh), fed by the producer's pushes,
+with trade marks and labelled price lines (entries, TP/SL, trailing, liquidation, orders)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from bokeh.models import ColumnDataSource, HoverTool, Scatter
+from bokeh.models import ColumnDataSource, DataRange1d, HoverTool, LabelSet, Scatter
 from bokeh.plotting import figure
+
+from . import lines
 
 UP, DOWN = "#26a69a", "#ef5350"
 BG = "#131722"
@@ -18,7 +21,7 @@ def _empty_candles() -> dict[str, list[Any]]:
 
 
 class PriceChart:
-    """Candles of one symbol and frame, bid/ask lines, and optional trade markers."""
+    """Candles of one symbol and frame, bid/ask lines, trade markers and price lines."""
 
     def __init__(self, *, height: int = 380, name: str = "price_chart") -> None:
         self.candles = ColumnDataSource(_empty_candles(), name="candles")
@@ -39,20 +42,33 @@ class PriceChart:
             ax.axis_label_text_color = ax.major_label_text_color = "#b2b5be"
             ax.axis_line_color = ax.major_tick_line_color = ax.minor_tick_line_color = "#363a45"
         fig.yaxis.formatter.use_scientific = False  # type: ignore[attr-defined]
-        fig.segment("t", "high", "t", "low", color="color", source=self.candles)
+        self.levels = ColumnDataSource(lines.empty(), name="price_lines")
+        wicks = fig.segment("t", "high", "t", "low", color="color", source=self.candles)
         self.bars = fig.vbar(
             "t", 700, "open", "close", fill_color="color", line_color="color",
             source=self.candles,
         )  # fmt: skip
-        fig.line("t", "bid", color=DOWN, alpha=0.9, line_width=1.2, source=self.quotes,
-                 legend_label="bid")  # fmt: skip
-        fig.line("t", "ask", color=UP, alpha=0.9, line_width=1.2, source=self.quotes,
-                 legend_label="ask")  # fmt: skip
+        bid = fig.line("t", "bid", color=DOWN, alpha=0.9, line_width=1.2, source=self.quotes,
+                       legend_label="bid")  # fmt: skip
+        ask = fig.line("t", "ask", color=UP, alpha=0.9, line_width=1.2, source=self.quotes,
+                       legend_label="ask")  # fmt: skip
+        spans = fig.hspan(y="y", line_color="color", line_dash="dash", line_width="width",
+                          source=self.levels, name="price_line_spans")  # fmt: skip
+        fig.add_layout(LabelSet(
+            x="x", x_units="screen", y="y", text="label", text_color="color", source=self.levels,
+            text_font_size="11px", text_baseline="bottom", y_offset=1,
+            background_fill_color=BG, background_fill_alpha=0.75, name="price_line_labels",
+        ))  # fmt: skip
         marks = fig.scatter("t", "price", marker="marker", size=13, color="color",
                             line_color="white", source=self.marks, name="trade_marks")  # fmt: skip
         assert isinstance(marks.glyph, Scatter)
         fig.add_tools(HoverTool(renderers=[marks], tooltips=[("", "@label")]))
-        fig.legend.location = "top_left"
+        # the price scale follows the prices; the lines join it only when asked (fit_levels)
+        self._prices = [wicks, self.bars, bid, ask, marks]
+        self._spans = spans
+        fig.x_range = DataRange1d(renderers=list(self._prices))
+        fig.y_range = DataRange1d(renderers=list(self._prices))
+        fig.legend.location = "top_right"
         fig.legend.background_fill_alpha = 0.3
         fig.legend.label_text_color = "#b2b5be"
         fig.legend.border_line_alpha = 0
@@ -101,3 +117,14 @@ class PriceChart:
 
     def clear_marks(self) -> None:
         self.marks.data = {k: [] for k in self.marks.data}
+
+    def show_lines(self, data: dict[str, list[Any]]) -> None:
+        """Draw these price lines (see `lines.price_lines`); nothing is sent if unchanged."""
+        if data != self.levels.data:
+            self.levels.data = data
+
+    def fit_levels(self, on: bool) -> None:
+        """Scale the price axis to the prices only, or to the prices and every line."""
+        self.figure.y_range.renderers = [*self._prices, *([self._spans] if on else [])]
+        # BokehJS does not rescale when only `renderers` changes: new data makes it
+        self.levels.data = dict(self.levels.data)

@@ -1,4 +1,5 @@
-"""The live trading page: chart, order ticket, account, positions, history, notifications.
+"""The live trading page: chart with price lines, order ticket, account, positions,
+pending orders, history, notifications.
 
 One `LivePage` per browser session. It registers with the producer when created and
 unregisters when Bokeh destroys the session; everything it shows arrives in the
@@ -11,6 +12,7 @@ import asyncio
 import html
 import logging
 from collections import deque
+from functools import partial
 from typing import Any
 
 import panel as pn
@@ -21,15 +23,16 @@ from ..orders import closed_order
 from .chart import PriceChart
 from .context import Dashboards, LoginFailed
 from .login import LoginCard
+from .messages import notice, order_what
 from .producer import FRAMES, SCALE, Push
-from .ticket import OrderTicket
-from .view import CSS, account_html, history_frame, html_pane, money, notice, positions_frame
+from .trader import DeskTrader
+from .trading import RIGHT, TradingPanel, pnl_colors
+from .view import CSS, account_html, history_frame, html_pane
 
 log = logging.getLogger(__name__)
 
-TABLE_STYLE = {"font-family": "'DejaVu Sans Mono', monospace", "font-size": "13px"}
-RIGHT = {c: "right" for c in ("qty", "open", "last", "upnl", "margin", "leverage", "tp", "sl",
-                              "liq", "close", "pnl")}  # fmt: skip
+#: Events after which the pending orders are read again (the table and the lines).
+ORDER_EVENTS = frozenset({"order_placed", "order_cancelled", "modified", "opened", "reset"})
 
 
 class LivePage:
@@ -43,7 +46,6 @@ class LivePage:
         self.user_name = ""
         self.prices: dict[str, tuple[str, str]] = {}
         self.positions: list[dict[str, Any]] = []
-        self.known: dict[str, tuple[str, str]] = {}  # ref -> (symbol, side)
         self._shown: tuple[Any, ...] | None = None
         self.alerts: deque[tuple[str, str]] = deque(maxlen=50)
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -53,19 +55,12 @@ class LivePage:
         self.frame = pn.widgets.RadioButtonGroup(options=list(FRAMES), value="1s", width=90)
         self.quote_box = html_pane("", name="quote_box", css_classes=["quote-box"])
         self.feed = html_pane(self._feed_html(dash.state.feed_status()), name="feed")
-        self.chart = PriceChart()
-        self.ticket = OrderTicket(dash.state.desk.open, lambda: self.symbol.value,
-                                  lambda: self.account)  # fmt: skip
+        self.chart = PriceChart(height=470)
+        self.trading = TradingPanel(DeskTrader(dash.state.desk), lambda: self.account,
+                                    lambda: self.symbol.value, self.chart)  # fmt: skip
+        self.ticket = self.trading.ticket
+        self.known = self.trading.known
         self.account_strip = html_pane("", name="account", sizing_mode="stretch_width")
-        self.table = pn.widgets.Tabulator(
-            positions_frame([], {}), name="positions", css_classes=["positions-table"],
-            show_index=False, disabled=True,
-            buttons={"close": '<button class="close-btn">Close</button>'},
-            hidden_columns=["ref"], sizing_mode="stretch_width", height=190, theme="fast",
-            text_align=RIGHT,
-            stylesheets=[":host .tabulator {font-size: 13px;}"], selectable=False,
-        )  # fmt: skip
-        self.table.on_click(self._close_clicked, column="close")
         self.history = pn.widgets.Tabulator(
             history_frame([]), name="history", css_classes=["history-table"],
             show_index=False, disabled=True,
@@ -84,16 +79,18 @@ class LivePage:
         self.frame.param.watch(self._reseed, "value")
         self._reseed()
         self.login = LoginCard(dash, self._logged_in)
-        self.trading = self._trading_layout()
+        self.layout = self._trading_layout()
         self.main = pn.Column(sizing_mode="stretch_width")
         self._show_login_or_trading()
 
     # ------------------------------------------------------------- layout
     def _trading_layout(self) -> pn.Column:
         chart_head = pn.Row(self.symbol, pn.Column(pn.Spacer(height=18), self.frame),
-                            pn.Spacer(width=16), self.quote_box)  # fmt: skip
+                            pn.Spacer(width=16), self.quote_box, pn.HSpacer(),
+                            self.trading.fit)  # fmt: skip
         tabs = pn.Tabs(
-            ("Open positions", self.table), ("Order history", self.history),
+            ("Open positions", self.trading.positions_table),
+            ("Pending orders", self.trading.orders_table), ("Order history", self.history),
             ("Notifications", self.alerts_pane), dynamic=False, sizing_mode="stretch_width",
         )  # fmt: skip
         ticket_card = pn.Column(
@@ -110,6 +107,7 @@ class LivePage:
                 sizing_mode="stretch_width",
             ),  # fmt: skip
             tabs,
+            self.trading.editor.panel,
             sizing_mode="stretch_width",
         )
 
@@ -117,7 +115,7 @@ class LivePage:
         if self.account is None:
             self.main.objects = [pn.Row(pn.HSpacer(), self.login.panel, pn.HSpacer())]
         else:
-            self.main.objects = [self.trading]
+            self.main.objects = [self.layout]
 
     def view(self) -> pn.template.BaseTemplate:
         tpl = pn.template.FastListTemplate(
@@ -146,8 +144,12 @@ class LivePage:
         account = self.account
         if account is None:
             return
-        figures, positions = await self.dash.state.desk.summary(account)
-        self._show_account(figures, positions)
+        desk = self.dash.state.desk
+        figures, positions = await desk.summary(account)
+        orders = await desk.pending(account)
+        # after an await the document is not locked: the chart changes on its next tick
+        self.doc.add_next_tick_callback(partial(self._show_account, figures, positions))
+        self.doc.add_next_tick_callback(partial(self.trading.show_orders, orders))
         await self._load_history()
 
     async def _logged_in(self, account: str, name: str) -> None:
@@ -167,6 +169,7 @@ class LivePage:
         self.logout.visible = False
         self.positions = []
         self._shown = None
+        self.trading.clear()
         self._show_login_or_trading()
 
     # ------------------------------------------------------------ updates
@@ -196,6 +199,8 @@ class LivePage:
     def _on_event(self, ev: dict[str, Any]) -> None:
         if ev["type"] == "opened":
             self.known[ev["ref"]] = (ev["symbol"], ev["side"])
+        elif ev["type"] == "order_placed":
+            self.known[ev["ref"]] = (ev["symbol"], order_what(ev))
         what = notice(ev, self.known)
         if what is not None:
             level, text = what
@@ -206,18 +211,11 @@ class LivePage:
             toast = self.notifications
             if toast is not None:
                 getattr(toast, level if level != "success" else "success")(text, duration=6000)
-        symbol = self.known.get(ev.get("ref", ""), ("", ""))[0]
-        if ev["type"] in ("opened", "closed") and symbol == self.symbol.value:
-            t = ev["t"] / 1000
-            if ev["type"] == "opened":
-                self.chart.mark(t, float(ev["price"]), ev["side"],
-                                f"{ev['side']} {ev['qty']} at {ev['price']}")  # fmt: skip
-            else:
-                kind = "liquidation" if ev["reason"] in ("liquidation", "stop_out") else "exit"
-                self.chart.mark(t, float(ev["price"]), kind,
-                                f"{ev['reason']} at {ev['price']}: pnl {ev['pnl']}")  # fmt: skip
+        self.trading.mark(ev)
         if ev["type"] == "closed":
             self._spawn(self._load_history())
+        if ev["type"] in ORDER_EVENTS:
+            self._spawn(self._load_orders())
 
     def _show_account(self, figures: dict[str, Any], positions: list[dict[str, Any]]) -> None:
         self.positions = positions
@@ -230,10 +228,7 @@ class LivePage:
             return
         self._shown = key
         self.account_strip.object = account_html(figures, positions)
-        frame = positions_frame(positions, self.prices)
-        if not frame.equals(self.table.value):
-            self.table.value = frame
-            self.table.style.apply(_pnl_colors, subset=["upnl"])
+        self.trading.show_positions(positions, self.prices)
 
     def _show_quote(self, sym: str) -> None:
         bid, ask = self.prices[sym]
@@ -256,42 +251,33 @@ class LivePage:
         frame = self.frame.value
         self.chart.reset(self.dash.producer.history(self.symbol.value, frame), FRAMES[frame])
         self.chart.clear_marks()
+        self.trading.redraw()
         if self.symbol.value in self.prices:
             self._show_quote(self.symbol.value)
         else:
             self.quote_box.object = '<span class="num">no quote yet</span>'
 
     # ------------------------------------------------------------ commands
-    async def _close_clicked(self, event: Any) -> None:
-        if self.account is None:
-            return
-        ref = self.table.value.iloc[event.row]["ref"]
-        ev, _ = await self.dash.state.desk.close(self.account, ref)
-        if ev["type"] == "rejected":
-            self.ticket.say(f"<b>{html.escape(ev['reason'])}</b>: "
-                            f"{html.escape(ev.get('message', ''))}", False)  # fmt: skip
-        else:
-            symbol, side = self.known.get(ref, ("", ""))
-            pnl = money(ev["pnl"], sign=True)
-            self.ticket.say(f"Closed {symbol} {side} at {ev['price']}, P/L {pnl}", True)
-
     async def _load_history(self) -> None:
         account = self.account
         if account is None:
             return
         rows = await self.dash.state.desk.closed_orders(account)
         self.history.value = history_frame([closed_order(account, *r) for r in rows[:200]])
-        self.history.style.apply(_pnl_colors, subset=["pnl"])
+        self.history.style.apply(pnl_colors, subset=["pnl"])
+
+    async def _load_orders(self) -> None:
+        account = self.account
+        if account is None:
+            return
+        orders = await self.dash.state.desk.pending(account)
+        if account == self.account:
+            self.doc.add_next_tick_callback(partial(self.trading.show_orders, orders))
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.ensure_future(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
-
-
-def _pnl_colors(col: Any) -> list[str]:
-    return ["color: #26a69a" if str(v).startswith("+") and v != "+0.00" else
-            "color: #ef5350" if str(v).startswith("-") else "" for v in col]  # fmt: skip
 
 
 def live_app(dash: Dashboards) -> pn.template.BaseTemplate:

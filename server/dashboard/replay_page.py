@@ -16,17 +16,15 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
-import numpy as np
 import panel as pn
-from bokeh.models import ColumnDataSource, DataRange1d, LinearAxis
-from bokeh.plotting import figure
 
 from workbench.backtest.examples import Bracket
 from workbench.backtest.strategy import Strategy
 
-from .chart import BG, PriceChart
+from .chart import PriceChart
 from .context import Dashboards
-from .live_page import RIGHT, _pnl_colors
+from .equity import EquityChart
+from .messages import notice, order_what
 from .player import (
     ACCOUNT,
     Player,
@@ -36,8 +34,9 @@ from .player import (
     synthetic_tape,
 )
 from .producer import SCALE, Candles
-from .ticket import OrderTicket
-from .view import CSS, account_html, html_pane, money, notice, positions_frame
+from .trader import ReplayTrader
+from .trading import TradingPanel
+from .view import CSS, account_html, html_pane
 
 SPEEDS = {"1×": 1.0, "10×": 10.0, "60×": 60.0, "600×": 600.0, "3600×": 3600.0, "max": 0.0}
 STRATEGIES: dict[str, Callable[[], Strategy] | None] = {
@@ -68,7 +67,6 @@ class ReplayPage:
         self.ranges: dict[str, tuple[int, int, int]] = {}
         self.candles: Candles | None = None
         self.events: list[dict[str, Any]] = []
-        self.known: dict[str, tuple[str, str]] = {}  # ref -> (symbol, side)
         self.alerts: list[tuple[str, str]] = []
         self._wall = time.monotonic()
         self.source = pn.widgets.MultiChoice(name="Recorded symbols", options=[], width=260)
@@ -84,18 +82,15 @@ class ReplayPage:
                                            sizing_mode="stretch_width", disabled=True)  # fmt: skip
         self.status = html_pane("", name="replay_status", sizing_mode="stretch_width")
         self.chart = PriceChart(height=330, name="replay_chart")
-        self.equity_src = ColumnDataSource({"t": [], "equity": [], "level": []}, name="equity")
-        self.equity_fig = self._equity_figure()
+        self.equity = EquityChart()
         self.account_strip = html_pane("", name="account", sizing_mode="stretch_width")
-        self.ticket = OrderTicket(self._open, lambda: self.chart_symbol, lambda: ACCOUNT)
-        self.table = pn.widgets.Tabulator(
-            positions_frame([], {}), name="positions", css_classes=["positions-table"],
-            show_index=False, disabled=True,
-            buttons={"close": '<button class="close-btn">Close</button>'}, selectable=False,
-            hidden_columns=["ref"],
-            sizing_mode="stretch_width", height=150, theme="fast", text_align=RIGHT,
-        )  # fmt: skip
-        self.table.on_click(self._close_clicked, column="close")
+        trader = ReplayTrader(
+            lambda: self.player, lambda: self.doc.add_next_tick_callback(self._after_command)
+        )
+        self.trading = TradingPanel(trader, lambda: ACCOUNT, lambda: self.chart_symbol,
+                                    self.chart, height=150)  # fmt: skip
+        self.ticket = self.trading.ticket
+        self.known = self.trading.known
         self.alerts_pane = html_pane("", name="alerts", sizing_mode="stretch_width")
         self.load.on_click(self._load)
         self.play.param.watch(self._play_changed, "value")
@@ -109,39 +104,23 @@ class ReplayPage:
     def chart_symbol(self) -> str:
         return self.player.tape.symbols[0] if self.player else "BTC_USDC"
 
-    def _equity_figure(self) -> Any:
-        fig = figure(x_axis_type="datetime", height=170, sizing_mode="stretch_width",
-                     name="equity_chart", tools="xpan,xwheel_zoom,reset", toolbar_location=None,
-                     background_fill_color=BG, border_fill_color=BG, y_axis_location="right",
-                     title="Equity (USD) and margin level (%)")  # fmt: skip
-        fig.title.text_color = "#b2b5be"
-        fig.grid.grid_line_color = "#2a2e39"
-        eq = fig.line("t", "equity", source=self.equity_src, color="#2962ff", line_width=2,
-                      legend_label="equity")  # fmt: skip
-        lvl = fig.line("t", "level", source=self.equity_src, color="#ffb74d", alpha=0.7,
-                       y_range_name="level", legend_label="margin level %")  # fmt: skip
-        fig.y_range = DataRange1d(renderers=[eq])
-        fig.extra_y_ranges = {"level": DataRange1d(renderers=[lvl])}
-        fig.add_layout(LinearAxis(y_range_name="level"), "left")
-        fig.legend.location = "top_left"
-        fig.legend.background_fill_alpha = 0.3
-        fig.legend.label_text_color = "#b2b5be"
-        fig.yaxis.formatter.use_scientific = False  # type: ignore[attr-defined]
-        return fig
-
     def view(self) -> pn.template.BaseTemplate:
         controls = pn.Row(self.source, self.range, self.speed, self.strategy, self.mode,
-                          self.load, self.play, sizing_mode="stretch_width")  # fmt: skip
-        right = pn.Column(html_pane("<b>Trade by hand</b>"), self.ticket.panel, width=290,
+                          self.load, self.play, pn.HSpacer(), self.trading.fit,
+                          sizing_mode="stretch_width")  # fmt: skip
+        right = pn.Column(html_pane("<b>Trade by hand</b>"), self.ticket.panel, width=300,
                           styles={"background": "#1e222d", "border-radius": "6px",
                                   "padding": "6px 10px"})  # fmt: skip
         body = pn.Column(
-            controls, pn.Row(self.seek, self.status, sizing_mode="stretch_width"),
+            controls,
+            pn.Row(self.seek, self.status, sizing_mode="stretch_width"),
             self.account_strip,
-            pn.Row(pn.Column(pn.pane.Bokeh(self.chart.figure), pn.pane.Bokeh(self.equity_fig),
+            pn.Row(pn.Column(pn.pane.Bokeh(self.chart.figure), pn.pane.Bokeh(self.equity.figure),
                              sizing_mode="stretch_width"), right, sizing_mode="stretch_width"),
-            pn.Tabs(("Open positions", self.table), ("Events", self.alerts_pane),
-                    dynamic=False, sizing_mode="stretch_width"),
+            pn.Tabs(("Open positions", self.trading.positions_table),
+                    ("Pending orders", self.trading.orders_table),
+                    ("Events", self.alerts_pane), dynamic=False, sizing_mode="stretch_width"),
+            self.trading.editor.panel,
             sizing_mode="stretch_width",
         )  # fmt: skip
         badge = html_pane('<span class="feed-badge feed-REPLAY" data-state="REPLAY">REPLAY</span>',
@@ -210,7 +189,8 @@ class ReplayPage:
         self.candles = Candles(seconds)
         self.chart.reset(self.candles.tail(), seconds)
         self.chart.clear_marks()
-        self.equity_src.data = {"t": [], "equity": [], "level": []}
+        self.equity.clear()
+        self.trading.editor.hide()
         self.events.clear()
         self.alerts.clear()
         self.alerts_pane.object = ""
@@ -256,7 +236,7 @@ class ReplayPage:
             assert self.candles is not None
             self.candles = Candles(self.candles.seconds)
             self.chart.clear_marks()
-            self.equity_src.data = {"t": [], "equity": [], "level": []}
+            self.equity.clear()
             self._chart_from(0, p.pos, reset=True)
         else:
             self._chart_from(before, p.pos)
@@ -299,32 +279,19 @@ class ReplayPage:
         if len(t):
             self.chart.quote(t[-1] / 1000, float(tape.bid[sel][mine][-1]) * SCALE,
                              float(tape.ask[sel][mine][-1]) * SCALE)  # fmt: skip
-        figs = p.figures()
-        lvl = figs["margin_level"]
-        level = float(lvl) if lvl is not None else np.nan
-        point = {"t": [float(tape.t[b - 1]) / 1000], "equity": [float(figs["equity"])],
-                 "level": [level]}  # fmt: skip
-        self.equity_src.stream(point, rollover=5000)
+        self.equity.add(float(tape.t[b - 1]) / 1000, p.figures())
         self._drain_events()
 
     def _drain_events(self) -> None:
-        sym = self.chart_symbol
         for ev in self.events:
             if ev["type"] == "opened":
                 self.known[ev["ref"]] = (ev["symbol"], ev["side"])
+            elif ev["type"] == "order_placed":
+                self.known[ev["ref"]] = (ev["symbol"], order_what(ev))
             what = notice(ev, self.known)
             if what is not None:
                 self.alerts.insert(0, what)
-            symbol = self.known.get(ev.get("ref", ""), ("", ""))[0]
-            if symbol != sym or ev["type"] not in ("opened", "closed"):
-                continue
-            if ev["type"] == "opened":
-                self.chart.mark(ev["t"] / 1000, float(ev["price"]), ev["side"],
-                                f"{ev['side']} {ev['qty']} at {ev['price']}")  # fmt: skip
-            else:
-                kind = "liquidation" if ev["reason"] in ("liquidation", "stop_out") else "exit"
-                self.chart.mark(ev["t"] / 1000, float(ev["price"]), kind,
-                                f"{ev['reason']} at {ev['price']}: pnl {ev['pnl']}")  # fmt: skip
+            self.trading.mark(ev)
         if self.events:
             del self.alerts[60:]
             self.alerts_pane.object = '<div class="alerts">' + "".join(
@@ -343,10 +310,8 @@ class ReplayPage:
             q = p.engine.last_quote(sym)
             if q is not None:
                 quotes[sym] = (str(q["bid"]), str(q["ask"]))
-        frame = positions_frame(positions, quotes)
-        if not frame.equals(self.table.value):
-            self.table.value = frame
-            self.table.style.apply(_pnl_colors, subset=["upnl"])
+        self.trading.show_positions(positions, quotes)
+        self.trading.show_orders(p.engine.orders(ACCOUNT))
         when = (
             datetime.fromtimestamp(p.t / 1e6, tz=UTC).strftime("%Y-%m-%d %H:%M:%S") if p.t else "—"
         )
@@ -361,38 +326,9 @@ class ReplayPage:
         self.status.object = f'<span class="{cls}">{html.escape(text)}</span>'
 
     # ----------------------------------------------------------- commands
-    async def _open(
-        self, account: str, symbol: str, side: str, leverage: str, *, margin: str | None = None,
-        qty: str | None = None, take_profit: str | None = None, stop_loss: str | None = None,
-    ) -> Any:  # fmt: skip
-        p = self.player
-        if p is None or p.t is None:
-            return ({"type": "rejected", "reason": "no_price",
-                     "message": "load and play a replay first"}, None)  # fmt: skip
-        rec = {"type": "open", "symbol": symbol, "side": side, "leverage": leverage}
-        for key, v in (("margin", margin), ("qty", qty), ("take_profit", take_profit),
-                       ("stop_loss", stop_loss)):  # fmt: skip
-            if v is not None:
-                rec[key] = v
-        events = p.command(rec)
-        self.doc.add_next_tick_callback(self._after_command)
-        own = next(e for e in events if e["type"] in ("opened", "rejected"))
-        return own, None
-
     def _after_command(self) -> None:
         self._drain_events()
         self._refresh()
-
-    def _close_clicked(self, event: Any) -> None:
-        if self.player is None:
-            return
-        ref = self.table.value.iloc[event.row]["ref"]
-        events = self.player.command({"type": "close", "ref": ref})
-        self._drain_events()
-        self._refresh()
-        own = next((e for e in events if e["type"] in ("closed", "rejected")), None)
-        if own is not None and own["type"] == "closed":
-            self.ticket.say(f"Closed at {own['price']}, P/L {money(own['pnl'], sign=True)}", True)
 
 
 def replay_app(dash: Dashboards) -> pn.template.BaseTemplate:

@@ -17,7 +17,9 @@ import panel as pn
 CENT = Decimal("0.01")
 
 POSITION_COLUMNS = ["ref", "id", "symbol", "side", "qty", "open", "last", "upnl", "margin",
-                    "leverage", "tp", "sl", "liq"]  # fmt: skip
+                    "leverage", "tp", "sl", "trailing", "liq"]  # fmt: skip
+ORDER_COLUMNS = ["ref", "id", "symbol", "side", "kind", "price", "size", "leverage", "tp", "sl",
+                 "trailing", "expires"]  # fmt: skip
 HISTORY_COLUMNS = ["closed at", "symbol", "side", "qty", "open", "close", "pnl", "reason"]
 
 
@@ -92,9 +94,38 @@ def positions_frame(positions: list[dict[str, Any]], quotes: dict[str, Any]) -> 
             "open": p["open_price"], "last": last or "—", "upnl": money(p["upnl"], sign=True),
             "margin": money(p["margin"]), "leverage": f'{p["leverage"]}×',
             "tp": p["take_profit"] or "—", "sl": p["stop_loss"] or "—",
+            "trailing": trailing(p.get("trailing_stop"), p.get("trailing_level")),
             "liq": p["liquidation_price"] or "—",
         })  # fmt: skip
     return pd.DataFrame(rows, columns=POSITION_COLUMNS)
+
+
+def trailing(distance: str | None, level: str | None = None) -> str:
+    """A trailing stop as "distance → level" ("—" for none)."""
+    if distance is None:
+        return "—"
+    return f"{distance} → {level}" if level is not None else distance
+
+
+def size(order: dict[str, Any]) -> str:
+    """An order's size as it was given: a quantity, or a margin in USD."""
+    return order["qty"] if order.get("qty") is not None else f"{money(order['margin'])} USD"
+
+
+def orders_frame(orders: list[dict[str, Any]]) -> pd.DataFrame:
+    """Pending orders (the engine's order views), in placement order."""
+    return pd.DataFrame([_order_row(o) for o in orders], columns=ORDER_COLUMNS)
+
+
+def _order_row(o: dict[str, Any]) -> dict[str, str]:
+    expires = clock(o["expires"]) if o["expires"] is not None else "never"
+    return {
+        "ref": o["ref"], "id": o["ref"][:8], "symbol": o["symbol"], "side": o["side"],
+        "kind": o["kind"], "price": o["price"], "size": size(o),
+        "leverage": f'{o["leverage"]}×', "tp": o["take_profit"] or "—",
+        "sl": o["stop_loss"] or "—", "trailing": trailing(o["trailing_stop"]),
+        "expires": expires,
+    }  # fmt: skip
 
 
 def history_frame(orders: list[dict[str, Any]]) -> pd.DataFrame:
@@ -113,25 +144,6 @@ def history_frame(orders: list[dict[str, Any]]) -> pd.DataFrame:
         for o in orders
     ]
     return pd.DataFrame(rows, columns=HISTORY_COLUMNS)
-
-
-def notice(ev: dict[str, Any], known: dict[str, tuple[str, str]]) -> tuple[str, str] | None:
-    """(level, text) of an event worth a notification, else None. `known` maps a position's
-    ref to its (symbol, side): a `closed` event names only the ref."""
-    kind = ev["type"]
-    if kind == "closed":
-        symbol, side = known.get(ev["ref"], ("position", ev["ref"][:8]))
-        reason = ev.get("reason")
-        what = {"take_profit": "Take-profit filled", "stop_loss": "Stop-loss filled",
-                "liquidation": "Liquidated", "stop_out": "Stopped out"}.get(reason)  # fmt: skip
-        if what is None:
-            return None
-        level = "error" if reason in ("liquidation", "stop_out") else (
-            "success" if Decimal(ev["pnl"]) >= 0 else "warning")  # fmt: skip
-        return level, f"{what}: {symbol} {side} at {ev['price']}, P/L {money(ev['pnl'], sign=True)}"
-    if kind == "margin_call":
-        return "warning", f"Margin call: margin level {ev.get('margin_level', '?')} %"
-    return None
 
 
 CSS = """
