@@ -103,7 +103,7 @@ def test_closed_sessions_are_destroyed(server: Server) -> None:
                 )
             )
             ws.recv(timeout=10)  # ACK: the session is attached to this socket
-        assert _sessions(server) >= base + 20
+        assert _sessions(server) >= 20  # (base may count sessions of closed sockets, ending)
     deadline = time.monotonic() + 60
     while _sessions(server) > base and time.monotonic() < deadline:
         time.sleep(1)

@@ -8,13 +8,14 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
 from bokeh.util.token import get_session_id
 from browser_helpers import chromium, register_in_page, wait_for
 from playwright.sync_api import Browser, BrowserContext, Page
-from server_helpers import Market, Server, register
+from server_helpers import Market, Server, register, running_server
 
 TOKEN = re.compile(r'"token":\s*"([^"]+)"')
 PASSWORD = "correct horse 1"
@@ -129,6 +130,27 @@ def test_failed_logins_in_one_browser_do_not_lock_out_another(
     assert _trading(user, 20_000), user.locator('[data-error="login"]').all_inner_texts()
     guesser_ctx.close()
     user_ctx.close()
+
+
+def test_registering_in_the_page_counts_against_the_address_limit(
+    tmp_path: Path, browser: Browser
+) -> None:
+    """The page registers as `POST /auth/register` does: same per-address limit."""
+    with running_server(tmp_path / "data", env={"WORKBENCH_REGISTER_LIMIT": "2/600"}) as srv:
+        with httpx.Client(base_url=srv.url) as c:
+            register(c, "one@example.com")
+            register(c, "two@example.com")
+        ctx = _context(browser)
+        page = ctx.new_page()
+        page.goto(srv.url + "/dashboard")
+        page.get_by_placeholder("you@example.com").fill("three@example.com")
+        page.locator("input[type=password]").fill(PASSWORD)
+        page.get_by_label("Name (new account)").fill("Three")
+        page.get_by_role("button", name="Register").click()
+        refusal = page.locator('[data-error="login"]')
+        refusal.wait_for(timeout=20_000)
+        assert "too many registrations" in refusal.inner_text()
+        ctx.close()
 
 
 def test_the_pages_run_under_their_policy_with_no_violation(

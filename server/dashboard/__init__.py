@@ -22,9 +22,9 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.responses import FileResponse, HTMLResponse
 from fastapi.routing import APIRoute
-from starlette.types import Scope
 
 from ..config import ServerConfig
+from ..peers import client_address
 from ..state import ServerState
 from .context import Dashboards
 from .guard import OriginGuard, destroy_lost_sessions, no_remote_fonts
@@ -75,14 +75,10 @@ def mount(app: FastAPI, config: ServerConfig, secret: bytes) -> Dashboards:
         return FileResponse(panel_dir / "dist" / "images" / "favicon.ico",
                             media_type="image/x-icon")  # fmt: skip
 
-    app.add_middleware(SessionGuard, prefix=PATH, secret_key=dash.key, peer=_peer)
+    app.add_middleware(SessionGuard, prefix=PATH, secret_key=dash.key,
+                       peer=lambda scope: client_address(scope, config))  # fmt: skip
     app.add_middleware(OriginGuard, allowed=config.cors_origins)
     return dash
-
-
-def _peer(scope: Scope) -> str:
-    client = scope.get("client")
-    return str(client[0]) if client else "unknown"
 
 
 def _import_pages() -> Any:

@@ -64,12 +64,14 @@ class Dashboards:
         return user.id, user.name, token
 
     async def register(
-        self, name: str, email: str, password: str, margin_mode: str
+        self, name: str, email: str, password: str, margin_mode: str, opener: Binding | None
     ) -> tuple[str, str, str]:
-        """Create a user and its paper account, as `POST /auth/register` does."""
+        """Create a user and its paper account, as `POST /auth/register` does (and counted
+        against the same per-address limit)."""
+        address = opener.peer if opener else "dashboard"
         try:
             body = RegisterIn(name=name, email=email, password=password, margin_mode=margin_mode)
-            user, token = await register_user(self.state, body)
+            user, token = await register_user(self.state, body, address)
         except ApiError as e:
             raise LoginFailed(str(e.detail)) from None
         except ValueError as e:

@@ -73,6 +73,7 @@ class LoginCard:
                 self.email.value.strip(),
                 self.password.value,
                 self.mode.value,
+                self.opener,
             )  # fmt: skip
         )
 
