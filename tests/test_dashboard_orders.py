@@ -9,6 +9,7 @@ price lines against the Bokeh model in the browser. Screenshots go to test-artif
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
 from decimal import ROUND_DOWN, Decimal
 from typing import Any
@@ -56,12 +57,15 @@ def _lines(page: Page) -> dict[str, list[Any]]:
 
 def _said(page: Page, box: str, act: Any) -> str:
     """Do `act` and return the next answer shown in `box` (ticket or edit)."""
-    msgs = page.locator(f'[data-box="{box}"][data-n]')
-    before = int(msgs.first.get_attribute("data-n") or 0) if msgs.count() else 0
+    shown = page.locator(f'[data-box="{box}"][data-n]')
+
+    def n() -> int:
+        return int(shown.first.get_attribute("data-n") or 0) if shown.count() else 0
+
+    before = n()
     act()
-    msg = page.locator(f'[data-box="{box}"][data-n="{before + 1}"]')
-    msg.wait_for(timeout=15_000)
-    return msg.inner_text()
+    wait_for(lambda: n() not in (0, before), f"an answer in the {box} box")
+    return shown.first.inner_text()
 
 
 def shot(page: Page, name: str) -> None:
@@ -89,12 +93,12 @@ def _open_orders(api: httpx.Client) -> list[dict[str, Any]]:
     return api.get("/trade/orders", params={"status": "open"}).json()["orders"]  # type: ignore[no-any-return]
 
 
-def test_limit_cancel_fill_edit_and_partial_close(server: Server, market: Market,
-                                                 page: Page) -> None:  # fmt: skip
+def test_a_limit_on_the_table_and_chart_cancelled_and_one_expiring(
+    server: Server, market: Market, page: Page
+) -> None:
     register_in_page(page, server.url, "lim@example.com", "Lim")
     api = _api(server, "lim@example.com")
 
-    # a limit below the market: in the table and on the chart, then cancelled
     _fresh(market, api, "60000")
     said = _ticket(page, "Limit", price="59000", expires="90")
     assert said.startswith("Placed long limit BTC_USDC at 59000.0 (margin 100.00 USD, "
@@ -104,6 +108,9 @@ def test_limit_cancel_fill_edit_and_partial_close(server: Server, market: Market
     (row,) = rows(page, ORDERS)
     assert "59000.0" in row and "limit" in row and "100.00 USD" in row, row
     wait_for(lambda: _lines(page).get("pending") == [59000], "the pending line on the chart")
+    low = model_js("price_chart", "m.y_range.start")
+    page.get_by_role("button", name="Fit all lines").click()  # 59000 is below the candles
+    wait_for(lambda: page.evaluate(low) < 59000, "the price scale to take in the order")
     shot(page, "dashboard-orders-limit")
     _fresh(market, api, "60000")
     cancel = page.locator(ORDERS).get_by_role("button", name="Cancel")
@@ -112,15 +119,54 @@ def test_limit_cancel_fill_edit_and_partial_close(server: Server, market: Market
     wait_for(lambda: rows(page, ORDERS) == [], "the table to empty")
     wait_for(lambda: "pending" not in _lines(page), "the pending line to go")
 
-    # a limit the market reaches: filled at the ask, a notification, an entry line
+    # a stop order that expires: a notification, and it leaves the table and the chart
     _fresh(market, api, "60000")
-    assert _ticket(page, "Limit", price="59500").startswith("Placed long limit")
-    wait_for(lambda: _lines(page).get("pending") == [59500], "the second order's line")
+    said = _ticket(page, "Stop", price="61000", expires="2s")
+    assert said.startswith("Placed long stop BTC_USDC at 61000.0"), said
+    # the engine expires an order at its next input: the fake market's next quote
+    time.sleep(2.1)
+    _fresh(market, api, "60000")
+    toast = page.locator(".notyf__toast", has_text="Order expired: BTC_USDC long stop at 61000.0")
+    toast.first.wait_for(timeout=15_000)
+    wait_for(lambda: rows(page, ORDERS) == [], "the expired order to leave the table")
+    assert "pending" not in _lines(page)
+
+
+def test_edit_an_order_see_it_fill_edit_the_position_and_close_half(
+    server: Server, market: Market, page: Page
+) -> None:
+    register_in_page(page, server.url, "half@example.com", "Half")
+    api = _api(server, "half@example.com")
+
+    # a limit moved by the edit form: refused above the ask, then moved where it fills
+    _fresh(market, api, "60000")
+    assert _ticket(page, "Limit", price="59300").startswith("Placed long limit")
+    page.get_by_text("Pending orders", exact=True).click()
+    wait_for(lambda: len(rows(page, ORDERS)) == 1, "the order in the table")
+    page.locator(ORDERS).get_by_role("button", name="Edit").click()
+    price = page.get_by_label("Order price")
+    wait_for(lambda: price.input_value() == "59300.0", "the order's price in the form")
+    price.fill("61000")
+    _fresh(market, api, "60000")
+    said = _said(page, "edit", page.get_by_role("button", name="Save changes").click)
+    assert said == ("invalid_order: a long limit's price 61000.0 must be below the ask "
+                    "60000.5"), said  # fmt: skip
+    price.fill("59500")
+    _fresh(market, api, "60000")
+    said = _said(page, "edit", page.get_by_role("button", name="Save changes").click)
+    assert said == "Changed BTC_USDC long limit at 59300.0: price 59500.0, TP —, SL —, " \
+        "trailing —, no expiry", said  # fmt: skip
+    wait_for(lambda: "59500.0" in rows(page, ORDERS)[0], "the new price in the table")
+    # a limit the market reaches: filled at the ask, a notification, an entry line
+    wait_for(lambda: _lines(page).get("pending") == [59500], "the order's line moved")
     _fresh(market, api, "59400")
     toast = page.locator(".notyf__toast", has_text="Limit order filled: BTC_USDC long")
     toast.first.wait_for(timeout=15_000)
     assert "at 59400.5" in toast.first.inner_text()
     wait_for(lambda: rows(page, ORDERS) == [], "the filled order to leave the table")
+    gone = page.locator('[data-gone="true"]')
+    gone.wait_for(timeout=10_000)  # the form knows its order is no longer pending
+    assert gone.inner_text().endswith("is filled, cancelled or expired")
     page.get_by_text("Open positions", exact=True).click()
     wait_for(lambda: len(rows(page, POSITIONS)) == 1, "the position")
     lines = wait_for(lambda: (ls := _lines(page)).get("entry") == [59400.5] and ls,
@@ -162,6 +208,7 @@ def test_limit_cancel_fill_edit_and_partial_close(server: Server, market: Market
     left = qty - half
     assert said.startswith(f"Closed {half.normalize():f} of BTC_USDC long at 59800.0: P/L +"), said
     assert said.endswith(f"; {left.normalize():f} left"), said
+    assert page.get_by_label("Quantity to close").input_value() == ""  # no second part by mistake
     wait_for(lambda: f"{left.normalize():f}" in rows(page, POSITIONS)[0], "the remaining qty")
     (rest,) = _open_orders(api)
     assert Decimal(rest["qty"]) == left, rest

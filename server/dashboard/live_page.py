@@ -31,7 +31,8 @@ from .view import CSS, account_html, history_frame, html_pane
 
 log = logging.getLogger(__name__)
 
-#: Events after which the pending orders are read again (the table and the lines).
+#: Events after which the pending orders are read again (the table and the lines); an
+#: `opened` only when it is a pending order's fill.
 ORDER_EVENTS = frozenset({"order_placed", "order_cancelled", "modified", "opened", "reset"})
 
 
@@ -214,7 +215,7 @@ class LivePage:
         self.trading.mark(ev)
         if ev["type"] == "closed":
             self._spawn(self._load_history())
-        if ev["type"] in ORDER_EVENTS:
+        if ev["type"] in ORDER_EVENTS and (ev["type"] != "opened" or ev.get("order")):
             self._spawn(self._load_orders())
 
     def _show_account(self, figures: dict[str, Any], positions: list[dict[str, Any]]) -> None:

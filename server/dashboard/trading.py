@@ -68,7 +68,8 @@ class TradingPanel:
         self.positions_table.on_click(self._position_clicked)
         self.orders_table.on_click(self._order_clicked)
         # the price axis scaled to every line (liquidation included), or to the prices only
-        self.fit = pn.widgets.Toggle(name="Fit all lines", button_type="light", width=110,
+        self.fit = pn.widgets.Toggle(name="Fit all lines", button_type="primary",
+                                     button_style="outline", width=110,
                                      margin=(22, 5, 0, 5))  # fmt: skip
         self.fit.param.watch(lambda e: chart.fit_levels(bool(e.new)), "value")
 
