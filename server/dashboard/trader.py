@@ -15,7 +15,7 @@ from typing import Any, Protocol
 from workbench.engine import KEEP, BadInput
 from workbench.live.desk import Desk, new_order_id
 
-from .player import ACCOUNT, Player
+from .player import Player
 
 Event = dict[str, Any]
 
@@ -140,4 +140,4 @@ def _given(values: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in values.items() if v is not None}
 
 
-__all__ = ["ACCOUNT", "DeskTrader", "ReplayTrader", "Trader"]
+__all__ = ["DeskTrader", "ReplayTrader", "Trader"]
