@@ -370,6 +370,12 @@ def test_long_runs_keep_a_thinned_price_tape_and_regular_samples() -> None:
 
 
 def test_a_symbol_without_quotes_is_reported() -> None:
+    from workbench.backtest import NoQuotesError, open_source
+
+    with pytest.raises(NoQuotesError, match="no quotes for Y in the list of quotes; known: X"):
+        backtest(Scripted, hand_quotes(), instruments=[X], symbols=["X", "Y"])
+    src = open_source(hand_quotes(), ["X"])  # a Source is run as it is, unchecked
+    src.symbols = ["X", "Y"]
     with pytest.warns(UserWarning, match="no quotes for"):
-        res = backtest(Scripted, hand_quotes(), instruments=[X], symbols=["X", "Y"])
+        res = backtest(Scripted, src, instruments=[X])
     assert res.raw_events[0]["t"] == T0 + 150 * S  # on_start came only at the end

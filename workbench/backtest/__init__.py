@@ -24,6 +24,7 @@ answer.
 
 from .bars import interval_us
 from .data import open_source
+from .diagnose import NoQuotesError, NoTradesWarning
 from .partitions import write_partitions
 from .result import Result
 from .runner import backtest
@@ -34,6 +35,8 @@ from .tickets import Ticket
 __all__ = [
     "Bar",
     "Context",
+    "NoQuotesError",
+    "NoTradesWarning",
     "Result",
     "Strategy",
     "Tick",
