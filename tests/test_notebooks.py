@@ -1,5 +1,5 @@
 """Every notebook runs top to bottom on a real kernel, says what it should, and matches its
-builder (notebooks/build_notebooks.py), committed without outputs.
+builder (notebooks/build_notebooks.py, cells in notebooks/cells/), committed without outputs.
 
 The notebooks that use the real captures run twice: as the checkout is (real captures when
 ../shared/data or $WORKBENCH_SHARED_DATA has them), and with $WORKBENCH_SHARED_DATA
@@ -67,18 +67,41 @@ def check_record(text: str, real: bool) -> None:
 
 
 def check_rules(text: str, real: bool) -> None:
-    # The numbers of docs/rules.md sections 9 and 10, as the engine's events print them.
+    # The numbers of docs/rules.md sections 9 to 11, as the engine's events print them.
     for expected in [
         "reason liquidation  price 60650.0  pnl -96.033645114",  # maintenance rate 5 %
         "reason liquidation  price 60500.0  pnl -100  balance 4900",  # capped at the margin
         "upnl -108.162168114, but the close charges -100",
-        "margin_call account bob  margin_level 50.00",
-        "margin_call account bob  margin_level 37.50",
-        "margin_call account carol  margin_level 31.24",
+        "margin_call  account bob  margin_level 50.00",
+        "margin_call  account bob  margin_level 37.50",
+        "margin_call  account carol  margin_level 31.24",
         "ref btc  reason stop_out  price 58250.0  pnl -875  balance 125",
         "still open: 1 position",  # the ETH long survives the stop-out
         "ref btc  reason stop_out  price 57000.0  pnl -1500  balance -500",
         "ref eth  reason stop_out  price 2500.01  pnl -0.02  balance 0  written_off 500.02",
+    ]:
+        assert expected in text, expected
+    check_orders(text)
+
+
+def check_orders(text: str) -> None:
+    # Section 5 (docs/rules.md 17 and 18): a buy limit filled at the ask after a gap, its
+    # trailing stop following the bid up and closing it, and half of another position closed.
+    for expected in [
+        "order_placed account erin  ref dip  symbol BTC_USDC  side long  kind limit  "
+        "price 59800.0  qty 0.01  trailing_stop 250.0",
+        "  2 s  opened       account erin  ref dip  symbol BTC_USDC  side long  order limit  "
+        "price 59700.1  qty 0.01",
+        "the buy limit at 59800.0 filled at the ask 59700.1: the ask gapped from 59900.1 "
+        "through it, and the fill is 99.9 better",
+        "trailing level after each second: 2 s 59450.0, 3 s 59650.0, 4 s 59950.0, "
+        "5 s 60150.0, 6 s 60150.0, 7 s 60250.0",  # it rises with the bid, never falls
+        "  8 s  closed       account erin  ref dip  reason trailing_stop  price 60240.0  pnl 5.399",
+        "dip closed at 60240.0 (the level was 60250.0), reason trailing_stop, pnl 5.399",
+        "  5 s  reduced      account erin  ref core  reason manual  price 60400.0  qty 0.01  "
+        "remaining_qty 0.01  pnl 3.999",
+        "core reduced by 0.01 at 60400.0: pnl 3.999; it keeps 0.01 at 60000.1 with margin "
+        "60.0001",  # half of the 120.0002 released
     ]:
         assert expected in text, expected
 
@@ -107,7 +130,7 @@ def check_sweep(text: str, real: bool) -> None:
 
 CHECKS: dict[str, tuple[Callable[[str, bool], None], int]] = {  # check, bokeh plots shown
     "01_record_and_explore.ipynb": (check_record, 1),
-    "02_liquidation_rules.ipynb": (check_rules, 4),
+    "02_liquidation_rules.ipynb": (check_rules, 5),
     "03_strategy_on_real_captures.ipynb": (check_strategy, 1),
     "04_paper_trade_with_client.ipynb": (check_paper_trade, 0),
     "05_parameter_sweep.ipynb": (check_sweep, 1),
@@ -126,6 +149,10 @@ def test_the_notebooks_are_what_the_builder_writes_without_outputs() -> None:
         nbformat.validate(nb)
         code = [c for c in nb.cells if c.cell_type == "code"]
         assert code and all(not c.outputs and c.execution_count is None for c in code)
+    rules = nbformat.reads(build.text("02_liquidation_rules.ipynb"), as_version=4)
+    sections = [c.source.split("\n")[0] for c in rules.cells if c.source.startswith("## ")]
+    assert [s[:5] for s in sections] == ["## 1.", "## 2.", "## 3.", "## 4.", "## 5."], sections
+    assert sections[4] == "## 5. A buy limit, a trailing stop and a partial close"
 
 
 @pytest.mark.parametrize("name", sorted(CHECKS), ids=lambda n: n[:2])

@@ -1,4 +1,4 @@
-"""Notebook 02, sections 1 to 4: the liquidation rules (docs/rules.md 9 to 11), one chart each."""
+"""Notebook 02, its set-up and sections 1 to 4: the liquidation rules (docs/rules.md 9 to 11)."""
 
 from __future__ import annotations
 
@@ -6,18 +6,26 @@ from . import code, md
 
 CELLS = [
     md("""
-    # The liquidation rules, one chart each
+    # The rules on charts: liquidation, and orders beyond the market order
 
-    Four scripted markets drive the engine directly (`workbench.engine.Engine`), one input
-    a second, with the worked examples of docs/rules.md (sections 9 to 11):
+    Five scripted markets drive the engine directly (`workbench.engine.Engine`), one step
+    a second. The first four are the worked examples of docs/rules.md (sections 9 to 11):
 
     1. **isolated liquidation**: the loss is capped at the position's margin;
     2. **cross margin call**: a warning, re-armed once the level recovers;
     3. **cross stop-out**: the worst position is closed first, until the level recovers;
-    4. **negative balance protection**: a gap past zero is written off.
+    4. **negative balance protection**: a gap past zero is written off;
 
-    Every number printed comes from the engine's events (exact decimals). The charts show
-    the price with a marker where each event happens, and the account's figures below.
+    and the fifth shows the orders of sections 17 and 18:
+
+    5. **a buy limit, a trailing stop and a partial close**: the limit fills on a dip at a
+       better price, the trailing stop follows the price up and closes the position, and
+       half of another position is closed.
+
+    Every number printed comes from the engine's events and views (exact decimals). The
+    charts show the price with a marker where each event happens and the account's
+    figures below; in section 5 the price chart also carries the order's price and the
+    trailing level, and a table lists the events.
     """),
     code("""
     from decimal import Decimal
@@ -32,13 +40,14 @@ CELLS = [
     output_notebook(hide_banner=True)
     T0 = 1_723_161_254_000_000  # 2024-08-08 23:54:14 UTC, as in docs/rules.md
     SEC = 1_000_000
-    SHOWN = ["account", "ref", "symbol", "side", "reason", "price", "qty", "margin"]
-    SHOWN += ["pnl", "balance", "written_off", "margin_level", "message"]
+    SHOWN = ["account", "ref", "symbol", "side", "kind", "order", "reason", "price", "qty"]
+    SHOWN += ["remaining_qty", "margin", "trailing_stop", "pnl", "balance", "written_off"]
+    SHOWN += ["margin_level", "message"]
 
 
     def describe(ev):
         fields = "  ".join(f"{k} {ev[k]}" for k in SHOWN if k in ev)
-        return f"{(ev['t'] - T0) // SEC:>3} s  {ev['type']:<12}{fields}"
+        return f"{(ev['t'] - T0) // SEC:>3} s  {ev['type']:<13}{fields}"
 
 
     def play(accounts, script, symbol="BTC_USDC"):
