@@ -141,6 +141,13 @@ def warmup_of(strategy: object) -> tuple[int, str] | None:
     return max(found) if found else None
 
 
+def _interval(us: int) -> str:
+    for unit, size in (("h", 3_600_000_000), ("m", 60_000_000), ("s", 1_000_000)):
+        if us % size == 0:
+            return f"{us // size}{unit}"
+    return f"{us} µs"
+
+
 def _traded_symbols(strategy: object) -> list[str]:
     """The symbols a strategy names in its `symbol` / `symbols` attributes."""
     out: list[str] = []
@@ -166,7 +173,8 @@ def no_trade_hints(
 ) -> list[str]:
     """Why a run of `strategy` may have made no trades (empty when nothing explains it)."""
     hints: list[str] = []
-    name = type(strategy).__name__
+    fn = getattr(strategy, "fn", None)  # a plain function run as a strategy
+    name = getattr(fn, "__name__", None) or type(strategy).__name__
     span = f"{quotes:,} quotes from {when(first_t)} to {when(last_t)}"
     need = warmup_of(strategy)
     if need is not None:
@@ -176,7 +184,7 @@ def no_trade_hints(
             if bars < n:
                 hints.append(
                     f"{name} needs {n} bars to warm up ({why}) but the run had about {bars} "
-                    f"bars of {bar_interval // 1_000_000} s ({span}): give it more data"
+                    f"bars of {_interval(bar_interval)} ({span}): give it more data"
                 )
         elif not bar_interval and quotes < n:
             hints.append(f"{name} needs {n} quotes to warm up ({why}) but the run had {span}")

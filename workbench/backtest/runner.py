@@ -1,13 +1,15 @@
 """`backtest(strategy, data, ...)`: run strategies over quotes on the one engine.
 
 This module sets a run up (data source, engine, instruments, accounts, one strategy
-instance per account); `loop.Run` feeds it.
+instance per account); `loop.Run` feeds it. A run that opens no position warns why it
+may be (`diagnose.no_trade_hints`): a `NoTradesWarning`, kept in `result.warnings`.
 """
 
 from __future__ import annotations
 
 import copy
 import time
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TextIO
@@ -17,7 +19,8 @@ from ..engine import Engine
 from ..store.reader import TimeLike
 from .bars import interval_us
 from .context import Clock, Context
-from .data import open_source
+from .data import Source, open_source
+from .diagnose import NoQuotesError, NoTradesWarning, declared_symbols, no_trade_hints, span_text
 from .loop import Run, Slot
 from .recording import Recorder
 from .result import Result
@@ -55,6 +58,8 @@ def backtest(
     callable `fn(ctx, quote)`, or a mapping {account name: strategy} for several accounts.
     data: a tick store path/connection, Parquet file(s)/folder, `*.ws.gz` captures, a
     scenario file, a DataFrame/Arrow table or a list of quotes (see `backtest.data`).
+    symbols: default the strategy's own `symbols` if it declares them, else all the
+    data's. A symbol without quotes in [start, end) raises `NoQuotesError`.
     accounts: names, or {name: {margin_mode, balance, maintenance_rate, ...}}; each account
     gets its own copy of `strategy` (default: one account, "main").
     balance / margin_mode: defaults for every account (balance: the engine's demo balance).
@@ -66,6 +71,8 @@ def backtest(
     progress: a tqdm progress bar. source: only rows of this store `source`.
     """
     wall = time.perf_counter()
+    if symbols is None:
+        symbols = declared_symbols(strategy)
     src = open_source(data, symbols, start, end, source=source)
     engine = Engine([*src.instruments, *instruments])
     for sym in src.symbols:
@@ -84,12 +91,47 @@ def backtest(
         slots = _slots(
             engine, clock, src.symbols, recorder, strategy, accounts, balance, margin_mode
         )
-        run = Run(engine, slots, src, clock, _bar_interval(bars, slots), sample_every, recorder)
+        interval = _bar_interval(bars, slots)
+        run = Run(engine, slots, src, clock, interval, sample_every, recorder)
         run.run(progress)
     finally:
         if owned and out is not None:
             out.close()
-    return run.result(time.perf_counter() - wall)
+    if run.quotes == 0:
+        span = span_text(*(getattr(src, k, None) for k in ("start", "end")))
+        raise NoQuotesError(f"no quotes for {', '.join(src.symbols)} in {span} in {src.where}")
+    result = run.result(time.perf_counter() - wall)
+    result.warnings = _no_trades(run, src, interval)  # type: ignore[attr-defined]
+    for text in result.warnings:  # type: ignore[attr-defined]
+        warnings.warn(text, NoTradesWarning, stacklevel=2)
+    return result
+
+
+def _no_trades(run: Run, src: Source, interval: int | None) -> list[str]:
+    """One message per account that opened no position: why it may be."""
+    opened = {e.get("account") for e in run.events if e["type"] == "opened"}
+    placed: dict[str, int] = {}
+    for e in run.events:
+        if e["type"] == "order_placed":
+            placed[e["account"]] = placed.get(e["account"], 0) + 1
+    first_t = next((s[1] for s in run.samples if s[2] == "start"), None)
+    out = []
+    for slot in run.slots:
+        if slot.name in opened:
+            continue
+        hints = no_trade_hints(
+            slot.strategy,
+            symbols=src.symbols,
+            quotes=run.quotes,
+            first_t=first_t,
+            last_t=run.engine.now,
+            bar_interval=interval,
+            placed=placed.get(slot.name, 0),
+            rejections=slot.ctx.rejections,
+        )
+        who = f" (account {slot.name})" if len(run.slots) > 1 else ""
+        out.append(f"no trades in this backtest{who}: " + "; ".join(hints))
+    return out
 
 
 def _slots(
