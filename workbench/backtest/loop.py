@@ -29,6 +29,7 @@ from .context import Clock, Context
 from .data import Source
 from .recording import Recorder
 from .result import Result
+from .saved import strategy_params
 from .strategy import Tick, hook
 
 INF = 1 << 62
@@ -86,6 +87,8 @@ class Run:
         self.kept = 0
         self.stride = 1
         self.offset = 0
+        self.first: dict[int, tuple[int, int, int]] = {}  # each symbol's first quote
+        self.params = {s.name: strategy_params(s.strategy) for s in slots}  # before any hook
         engine.subscribe(self._on_event)
 
     # ---------------------------------------------------------------- events
@@ -130,6 +133,8 @@ class Run:
                 if n == 0:
                     continue
                 self._keep_prices(chunk)
+                if len(self.first) < len(self.sids):
+                    self._note_first(chunk)
                 if self.quotes == 0:
                     self._begin(chunk.ts[0])
                 i = 0
@@ -292,6 +297,12 @@ class Run:
             finally:
                 self.clock.cmd_t = None
 
+    def _note_first(self, chunk: QuoteChunk) -> None:
+        for sid in set(self.sids) - set(self.first):
+            with contextlib.suppress(ValueError):
+                j = chunk.sids.index(sid)
+                self.first[sid] = (chunk.ts[j], chunk.bids[j], chunk.asks[j])
+
     def _keep_prices(self, chunk: QuoteChunk) -> None:
         """Every `stride`-th quote, for plots; the stride doubles as the run grows."""
         n, s, off = len(chunk), self.stride, self.offset
@@ -333,6 +344,8 @@ class Run:
             quotes=self.quotes,
             sample_every=self.sample_iv,
             wall_s=wall_s,
+            first_quotes={self.names[s]: q for s, q in self.first.items()},
+            params=self.params,
         )
 
 

@@ -1,6 +1,9 @@
 """Bokeh plots of a backtest: price with entries, exits (partial closes too) and
-liquidations; equity; margin level.
+liquidations; equity; drawdown; each trade's net result; margin level. Linked x axes.
 
+Entries stay visible when a position flips (an exit and an entry on the same quote, at
+the same price): exits are drawn first, small and solid; entries after them (on top),
+larger and half transparent with a thick outline, so the exit shows through.
 Floats appear here and only here: the exact Decimal columns are converted for drawing.
 """
 
@@ -23,36 +26,63 @@ EXIT_STYLE = {
     "stop_out": ("x", "#9467bd"),
 }
 REDUCE_STYLE = ("diamond", "#7f7f7f")  # a `reduced` fill (partial close)
+ENTRY_STYLE = {"long": ("triangle", "#2ca02c"), "short": ("inverted_triangle", "#d62728")}
+EXIT_SIZE, ENTRY_SIZE = 7, 13
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b")
+TOOLS = "pan,wheel_zoom,box_zoom,reset,save"
 
 
 def _floats(df: pl.DataFrame, *cols: str) -> pl.DataFrame:
     return df.with_columns([pl.col(c).cast(pl.Float64) for c in cols])
 
 
+def _source(rows: pl.DataFrame, *cols: str) -> Any:
+    from bokeh.models import ColumnDataSource
+
+    return ColumnDataSource(rows.select(*cols).to_dict(as_series=False))
+
+
+def _figure(name: str, title: str, width: int, height: int, x_range: Any = None) -> Any:
+    from bokeh.plotting import figure
+
+    kw = {"x_range": x_range} if x_range is not None else {}
+    return figure(
+        name=name,
+        title=title,
+        x_axis_type="datetime",
+        width=width,
+        height=height,
+        tools=TOOLS,
+        **kw,
+    )
+
+
 def plot_result(
     result: Result, *, symbol: str | None = None, account: str | None = None, width: int = 900
 ) -> Any:
-    """Three linked panels (bokeh `column`); `symbol` defaults to the first symbol traded."""
+    """Five linked panels (bokeh `column`); `symbol` defaults to the first symbol traded."""
     from bokeh.layouts import column
-    from bokeh.models import ColumnDataSource
-    from bokeh.plotting import figure
 
     fills = result.fills
     if account is not None:
+        if account not in result.accounts:
+            raise ValueError(f"no account {account!r}: one of {', '.join(result.accounts)}")
         fills = fills.filter(pl.col("account") == account)
     if symbol is None:
         traded = fills["symbol"].unique(maintain_order=True).to_list()
         symbol = traded[0] if traded else (result.symbols[0] if result.symbols else "")
-    fills = _floats(fills.filter(pl.col("symbol") == symbol), "price")
-
-    price = figure(
-        title=f"{symbol}: entries, exits, liquidations",
-        x_axis_type="datetime",
-        width=width,
-        height=320,
-        tools="pan,wheel_zoom,box_zoom,reset,save",
+    elif symbol not in result.symbols:
+        raise ValueError(f"no symbol {symbol!r} in this run: one of {', '.join(result.symbols)}")
+    price = _price_panel(
+        result, _floats(fills.filter(pl.col("symbol") == symbol), "price"), symbol, width
     )
+    names = [account] if account is not None else list(result.accounts)
+    panels = _account_panels(result, names, width, price.x_range)
+    return column(price, *panels, name="backtest")
+
+
+def _price_panel(result: Result, fills: pl.DataFrame, symbol: str, width: int) -> Any:
+    price = _figure("price", f"{symbol}: entries, exits, liquidations", width, 320)
     quotes = result.prices.filter(pl.col("symbol") == symbol)
     quotes = _floats(quotes, "bid", "ask").with_columns(
         ((pl.col("bid") + pl.col("ask")) / 2).alias("mid")
@@ -60,23 +90,7 @@ def plot_result(
     price.line(
         quotes["time"].to_list(), quotes["mid"].to_list(), color="#888888", legend_label="mid"
     )
-    for side, marker, color in (
-        ("long", "triangle", "#2ca02c"),
-        ("short", "inverted_triangle", "#d62728"),
-    ):
-        rows = fills.filter((pl.col("action") == "open") & (pl.col("side") == side))
-        if rows.height:
-            price.scatter(
-                "time",
-                "price",
-                source=ColumnDataSource(
-                    rows.select("time", "price", "ref").to_dict(as_series=False)
-                ),
-                marker=marker,
-                size=9,
-                color=color,
-                legend_label=f"open {side}",
-            )
+    cols = ("time", "price", "ref", "account")
     exits = fills.filter(pl.col("action") == "close")
     for reason, (marker, color) in (*EXIT_STYLE.items(), ("partial close", REDUCE_STYLE)):
         if reason == "partial close":
@@ -84,44 +98,68 @@ def plot_result(
         else:
             rows = exits.filter(pl.col("reason") == reason)
         if rows.height:
-            size = 14 if reason in ("liquidation", "stop_out") else 7
+            big = reason in ("liquidation", "stop_out")
             price.scatter(
                 "time",
                 "price",
-                source=ColumnDataSource(
-                    rows.select("time", "price", "ref").to_dict(as_series=False)
-                ),
+                source=_source(rows, *cols),
                 marker=marker,
-                size=size,
+                size=14 if big else EXIT_SIZE,
                 color=color,
                 line_width=2,
                 legend_label=reason,
+                name=f"exit {reason}",
+            )
+    for side, (marker, color) in ENTRY_STYLE.items():  # after the exits: drawn on top
+        rows = fills.filter((pl.col("action") == "open") & (pl.col("side") == side))
+        if rows.height:
+            price.scatter(
+                "time",
+                "price",
+                source=_source(rows, *cols),
+                marker=marker,
+                size=ENTRY_SIZE,
+                fill_color=color,
+                fill_alpha=0.35,
+                line_color=color,
+                line_width=2,
+                legend_label=f"open {side}",
+                name=f"open {side}",
             )
     price.legend.click_policy = "hide"
+    return price
+
+
+def drawdown_curve(equity: pl.DataFrame) -> pl.DataFrame:
+    """Each sample's fall from the running peak of equity, in % (0 or below)."""
+    peak = pl.col("equity").cum_max()
+    return equity.with_columns(((pl.col("equity") / peak - 1) * 100).alias("drawdown"))
+
+
+def _account_panels(result: Result, names: list[str], width: int, x_range: Any) -> list[Any]:
+    from bokeh.models import HoverTool, Span
 
     eq = _floats(result.equity, "equity", "balance", "margin_level")
-    equity = figure(
-        title="equity (USD)",
-        x_axis_type="datetime",
-        width=width,
-        height=220,
-        x_range=price.x_range,
-        tools="pan,wheel_zoom,box_zoom,reset,save",
-    )
-    level = figure(
-        title="margin level (%)",
-        x_axis_type="datetime",
-        width=width,
-        height=180,
-        x_range=price.x_range,
-        tools="pan,wheel_zoom,box_zoom,reset,save",
-    )
-    names = [account] if account is not None else list(result.accounts)
+    equity = _figure("equity", "equity (USD)", width, 220, x_range)
+    dd = _figure("drawdown", "drawdown (% below the running peak)", width, 160, x_range)
+    pnl = _figure("trade_pnl", "each trade's net result (USD) at its close", width, 180, x_range)
+    pnl.add_layout(Span(location=0, dimension="width", line_color="#888888"))
+    level = _figure("margin_level", "margin level (%)", width, 180, x_range)
+    trades = _floats(result.closed, "net")
     for i, name in enumerate(names):
-        rows = eq.filter(pl.col("account") == name)
         color = PALETTE[i % len(PALETTE)]
+        rows = eq.filter(pl.col("account") == name)
         equity.line(
             rows["time"].to_list(), rows["equity"].to_list(), color=color, legend_label=name
+        )
+        down = drawdown_curve(rows)
+        dd.varea(
+            x=down["time"].to_list(),
+            y1=down["drawdown"].to_list(),
+            y2=0.0,
+            fill_color=color,
+            fill_alpha=0.4,
+            legend_label=name,
         )
         lv = rows.filter(pl.col("margin_level").is_not_null())
         if lv.height:
@@ -132,4 +170,25 @@ def plot_result(
                 size=3,
                 legend_label=name,
             )
-    return column(price, equity, level)
+        mine = trades.filter(pl.col("account") == name).with_columns(
+            pl.when(pl.col("net") > 0)
+            .then(pl.lit("#2ca02c"))
+            .otherwise(pl.lit("#d62728"))
+            .alias("color")
+        )
+        if mine.height:
+            pnl.scatter(
+                "close_time",
+                "net",
+                source=_source(mine, "close_time", "net", "ref", "reason", "color"),
+                marker="circle",
+                size=8,
+                color="color",
+                line_color=color,
+                legend_label=name,
+                name=f"trades {name}",
+            )
+    pnl.add_tools(
+        HoverTool(tooltips=[("trade", "@ref"), ("net", "@net{0,0.00}"), ("reason", "@reason")])
+    )
+    return [equity, dd, pnl, level]

@@ -3,8 +3,11 @@
 Money, prices and quantities are exact Decimal columns (prices and quantities to 1e-8,
 money to 1e-16, as the engine keeps them); `time` columns are UTC datetimes of the
 engine time `t` (µs), and `open_time`, `close_time`, `placed_time`, `end_time` beside
-their engine times. Every frame converts with `.to_pandas()`. Frames are built on first
-access. `event_lines()` gives the run's events as `workbench simulate` writes them.
+their engine times (columns: `frames`). Frames are built on first access; every frame
+converts with `.to_pandas()`, and `Result.to_pandas(name)` gives one with float columns
+for analytics. `stats` are per account (`stats`); `save`/`load` keep a result as a folder
+of Parquet files (`saved`), `report` writes one standalone HTML page (`report`).
+`event_lines()` gives the run's events as `workbench simulate` writes them.
 """
 
 from __future__ import annotations
@@ -13,181 +16,42 @@ import io
 import json
 from decimal import Decimal
 from functools import cached_property
+from pathlib import Path
 from typing import Any
 
 import polars as pl
 
 from ..engine import Engine
-from ..money import MONEY_DP, as_decimal
-from .stats import account_stats, stats_frame
+from ..money import MONEY_DP, PRICE_DP, as_decimal
+from .frames import (
+    CLOSED_COLUMNS,
+    EQUITY_COLUMNS,
+    EVENT_COLUMNS,
+    FILL_COLUMNS,
+    ORDER_COLUMNS,
+    PRICE,
+    REDUCTION_COLUMNS,
+    REJECTION_COLUMNS,
+    frame,
+)
+from .frames import floats as with_floats
+from .stats import Benchmark, account_stats, stats_frame
 from .trades import Trades, fold
 
-PRICE = pl.Decimal(38, 8)
-MONEY = pl.Decimal(38, 16)
-
-EVENT_COLUMNS: dict[str, Any] = {
-    "seq": pl.Int64,
-    "t": pl.Int64,
-    "type": pl.String,
-    "account": pl.String,
-    "ref": pl.String,
-    "symbol": pl.String,
-    "side": pl.String,
-    "reason": pl.String,
-    "price": PRICE,
-    "qty": PRICE,
-    "margin": MONEY,
-    "leverage": MONEY,
-    "fee": MONEY,
-    "pnl": MONEY,
-    "amount": MONEY,
-    "balance": MONEY,
-    "written_off": MONEY,
-    "margin_level": MONEY,
-    "margin_mode": pl.String,
-    "message": pl.String,
-    "kind": pl.String,
-    "order": pl.String,
-    "remaining_qty": PRICE,
-    "take_profit": PRICE,
-    "stop_loss": PRICE,
-    "trailing_stop": PRICE,
-    "expires": pl.Int64,
-}
-FILL_COLUMNS: dict[str, Any] = {
-    "seq": pl.Int64,
-    "t": pl.Int64,
-    "account": pl.String,
-    "ref": pl.String,
-    "symbol": pl.String,
-    "side": pl.String,
-    "action": pl.String,
-    "order": pl.String,
-    "reason": pl.String,
-    "price": PRICE,
-    "qty": PRICE,
-    "fee": MONEY,
-    "pnl": MONEY,
-    "balance": MONEY,
-}
-CLOSED_COLUMNS: dict[str, Any] = {
-    "account": pl.String,
-    "ref": pl.String,
-    "symbol": pl.String,
-    "side": pl.String,
-    "order": pl.String,
-    "qty": PRICE,
-    "leverage": MONEY,
-    "margin": MONEY,
-    "open_t": pl.Int64,
-    "open_price": PRICE,
-    "open_fee": MONEY,
-    "close_t": pl.Int64,
-    "close_price": PRICE,
-    "reason": pl.String,
-    "reductions": pl.Int64,
-    "pnl": MONEY,
-    "close_fee": MONEY,
-    "swap": MONEY,
-    "net": MONEY,
-    "written_off": MONEY,
-}
-REDUCTION_COLUMNS: dict[str, Any] = {
-    "seq": pl.Int64,
-    "t": pl.Int64,
-    "account": pl.String,
-    "ref": pl.String,
-    "symbol": pl.String,
-    "side": pl.String,
-    "open_t": pl.Int64,
-    "price": PRICE,
-    "qty": PRICE,
-    "pnl": MONEY,
-    "fee": MONEY,
-    "balance": MONEY,
-    "remaining_qty": PRICE,
-    "written_off": MONEY,
-}
-ORDER_COLUMNS: dict[str, Any] = {
-    "account": pl.String,
-    "ref": pl.String,
-    "symbol": pl.String,
-    "side": pl.String,
-    "kind": pl.String,
-    "price": PRICE,
-    "qty": PRICE,
-    "margin": MONEY,
-    "leverage": MONEY,
-    "take_profit": PRICE,
-    "stop_loss": PRICE,
-    "trailing_stop": PRICE,
-    "expires": pl.Int64,
-    "placed_t": pl.Int64,
-    "status": pl.String,
-    "reason": pl.String,
-    "end_t": pl.Int64,
-    "fill_price": PRICE,
-    "modified": pl.Int64,
-}
-REJECTION_COLUMNS: dict[str, Any] = {
-    "seq": pl.Int64,
-    "t": pl.Int64,
-    "account": pl.String,
-    "ref": pl.String,
-    "command": pl.String,
-    "reason": pl.String,
-    "message": pl.String,
-}
-EQUITY_COLUMNS: dict[str, Any] = {
-    "account": pl.String,
-    "t": pl.Int64,
-    "kind": pl.String,
-    "balance": MONEY,
-    "equity": MONEY,
-    "used_margin": MONEY,
-    "free_margin": MONEY,
-    "margin_level": MONEY,
-    "open_positions": pl.Int64,
-}
-
-
-TIME_COLUMNS = {
-    "t": "time",
-    "open_t": "open_time",
-    "close_t": "close_time",
-    "placed_t": "placed_time",
-    "end_t": "end_time",
-}
-
-
-def _frame(rows: list[Any], columns: dict[str, Any]) -> pl.DataFrame:
-    """Rows (dicts or tuples in column order) as a frame; decimals go in as text or Decimal."""
-    if rows and isinstance(rows[0], dict):
-        data = {c: [r.get(c) for r in rows] for c in columns}
-    else:
-        data = {c: [r[i] for r in rows] for i, c in enumerate(columns)}
-    series = []
-    for name, dtype in columns.items():
-        values = data[name]
-        if isinstance(dtype, pl.Decimal):
-            texts = [_text(v) for v in values]
-            series.append(pl.Series(name, texts, dtype=pl.String).cast(dtype))
-        else:
-            series.append(pl.Series(name, values, dtype=dtype))
-    out = []
-    for s in series:
-        out.append(s)
-        if s.name in TIME_COLUMNS:  # a UTC datetime beside each engine time
-            name = TIME_COLUMNS[s.name]
-            out.append(pl.from_epoch(s, "us").dt.replace_time_zone("UTC").alias(name))
-    return pl.DataFrame(out)
-
-
-def _text(v: Any) -> str | None:
-    """Decimal text without exponent ("0.00000001", not "1E-8")."""
-    if v is None or isinstance(v, str):
-        return v
-    return format(v, "f") if isinstance(v, Decimal) else str(v)
+#: The frames of a Result, by attribute name.
+FRAMES = (
+    "events",
+    "fills",
+    "closed",
+    "reductions",
+    "orders",
+    "rejections",
+    "equity",
+    "margin_level",
+    "prices",
+    "stats",
+)
+Quote = dict[str, Any]  # {"t": µs, "bid": text, "ask": text}
 
 
 class Result:
@@ -198,14 +62,16 @@ class Result:
         *,
         raw_events: list[dict[str, Any]],
         samples: list[tuple[Any, ...]],
-        accounts: dict[str, tuple[str, int]],
+        accounts: dict[str, tuple[str, Any]],
         symbols: list[str],
-        prices: tuple[list[str], list[int], list[int], list[int]],
-        engine: Engine,
+        prices: tuple[list[str], list[int], list[int], list[int]] | None,
+        engine: Engine | None,
         rejections: list[dict[str, Any]] | None = None,
         quotes: int,
         sample_every: int | None,
         wall_s: float,
+        first_quotes: dict[str, tuple[int, int, int]] | None = None,
+        params: dict[str, Any] | None = None,
     ) -> None:
         self.raw_events = raw_events
         self.samples = samples
@@ -219,6 +85,11 @@ class Result:
         self.quotes = quotes
         self.sample_every = sample_every
         self.wall_s = wall_s
+        #: Each account's strategy as it was built: its class and simple attributes.
+        self.params: dict[str, Any] = params or {}
+        #: Each symbol's first and last quote of the run (the buy & hold benchmark).
+        self.marks: dict[str, dict[str, Quote]] = _marks(first_quotes or {}, engine)
+        self._state_lines: list[str] | None = None  # a loaded result has no engine
 
     def __repr__(self) -> str:
         return (
@@ -230,7 +101,7 @@ class Result:
     @cached_property
     def events(self) -> pl.DataFrame:
         """Every engine event of the run, in engine order."""
-        return _frame(self.raw_events, EVENT_COLUMNS)
+        return frame(self.raw_events, EVENT_COLUMNS)
 
     @cached_property
     def _trades(self) -> Trades:
@@ -240,25 +111,25 @@ class Result:
     def fills(self) -> pl.DataFrame:
         """One row per `opened`, `reduced` and `closed` event (action open, reduce, close);
         `order` is market, limit or stop on opens; `qty` is the qty opened or closed."""
-        return _frame(self._trades.fills, FILL_COLUMNS)
+        return frame(self._trades.fills, FILL_COLUMNS)
 
     @cached_property
     def closed(self) -> pl.DataFrame:
         """One row per position closed (a trade): reason, prices, pnl, fees, swap, net; a
         position reduced before it closed is one row with summed pnl and fees (`trades`)."""
-        return _frame(self._trades.closed, CLOSED_COLUMNS)
+        return frame(self._trades.closed, CLOSED_COLUMNS)
 
     @cached_property
     def reductions(self) -> pl.DataFrame:
         """One row per partial close (`reduced`): price, qty closed, pnl, fee, remaining qty."""
-        return _frame(self._trades.reductions, REDUCTION_COLUMNS)
+        return frame(self._trades.reductions, REDUCTION_COLUMNS)
 
     @cached_property
     def orders(self) -> pl.DataFrame:
         """One row per pending order placed: its last price and expiry, and `status`
         filled (`fill_price`), cancelled (`reason`: cancelled, expired,
         insufficient_margin, reset) or pending (still waiting at the end)."""
-        return _frame(self._trades.orders, ORDER_COLUMNS)
+        return frame(self._trades.orders, ORDER_COLUMNS)
 
     @cached_property
     def rejections(self) -> pl.DataFrame:
@@ -267,7 +138,7 @@ class Result:
         rows = self._rejections
         if rows is None:
             rows = [{**e, "command": None} for e in self.raw_events if e["type"] == "rejected"]
-        return _frame(rows, REJECTION_COLUMNS)
+        return frame(rows, REJECTION_COLUMNS)
 
     @cached_property
     def equity(self) -> pl.DataFrame:
@@ -275,7 +146,7 @@ class Result:
 
         `kind` is the event type, or start / interval / end.
         """
-        return _frame(self.samples, EQUITY_COLUMNS)
+        return frame(self.samples, EQUITY_COLUMNS)
 
     @cached_property
     def margin_level(self) -> pl.DataFrame:
@@ -286,50 +157,148 @@ class Result:
     @cached_property
     def prices(self) -> pl.DataFrame:
         """The quotes fed (every quote, or evenly thinned to ~20k-40k on long runs)."""
-        syms, ts, bids, asks = self._prices
+        syms, ts, bids, asks = self._prices or ([], [], [], [])
         rows = list(
             zip(
                 syms,
                 ts,
-                (as_decimal(b, 8) for b in bids),
-                (as_decimal(a, 8) for a in asks),
+                (as_decimal(b, PRICE_DP) for b in bids),
+                (as_decimal(a, PRICE_DP) for a in asks),
                 strict=True,
             )
         )
         cols = {"symbol": pl.String, "t": pl.Int64, "bid": PRICE, "ask": PRICE}
-        return _frame(rows, cols)
+        return frame(rows, cols)
+
+    def to_pandas(self, name: str = "closed", *, floats: bool = True) -> Any:
+        """The frame `name` as a pandas DataFrame: Decimal columns as float64 (so that
+        `describe()` and numpy work), or exact Decimal objects with `floats=False`."""
+        return self.frame(name, floats=floats).to_pandas()
+
+    def frame(self, name: str, *, floats: bool = False) -> pl.DataFrame:
+        """The frame `name` (one of `FRAMES`), its Decimal columns as Float64 if `floats`."""
+        if name not in FRAMES:
+            raise ValueError(f"no frame {name!r}: one of {', '.join(FRAMES)}")
+        df: pl.DataFrame = getattr(self, name)
+        return with_floats(df) if floats else df
+
+    # ----------------------------------------------------------------- stats
+    def benchmark(self) -> Benchmark:
+        """The buy & hold benchmark: each symbol's first and last mid and its kept mids."""
+        out = Benchmark()
+        mids = self.prices.select(
+            "symbol", "t", ((pl.col("bid") + pl.col("ask")).cast(pl.Float64) / 2).alias("mid")
+        )
+        for (sym,), part in mids.partition_by("symbol", as_dict=True, maintain_order=True).items():
+            pts = list(zip(part["t"].to_list(), part["mid"].to_list(), strict=True))
+            out.mids[sym] = pts
+            out.first[sym], out.last[sym] = pts[0], pts[-1]
+        for sym, mark in self.marks.items():
+            for end in ("first", "last"):
+                q = mark.get(end)
+                if q is not None:
+                    mid = (Decimal(q["bid"]) + Decimal(q["ask"])) / 2
+                    getattr(out, end)[sym] = (q["t"], float(mid))
+        return out
 
     def stats_rows(self) -> list[dict[str, Any]]:
         """The stats of each account as plain Python values (Decimal money)."""
         closed = self._trades.closed
+        bench = self.benchmark()
         rows = []
         for name, (mode, start) in self.accounts.items():
-            samples = [(s[1], s[2], s[3], s[4]) for s in self.samples if s[0] == name]
+            samples = [(s[1], s[2], s[3], s[4], s[7]) for s in self.samples if s[0] == name]
             events = (e for e in self.raw_events if e.get("account") == name)
             mine = [c for c in closed if c["account"] == name]
-            rows.append(account_stats(name, mode, start, samples, events, mine, self.sample_every))
+            rows.append(
+                account_stats(name, mode, start, samples, events, mine, bench, self.symbols)
+            )
         return rows
 
     @cached_property
     def stats(self) -> pl.DataFrame:
-        """Per account: return, max drawdown, Sharpe, win rate, trades, closes by reason,
-        fees, swap (definitions in `backtest.stats`)."""
+        """Per account: the figures of backtesting.py (exposure, return, buy & hold, annual
+        return and volatility, CAGR, Sharpe, Sortino, Calmar, drawdowns, trade figures,
+        profit factor, SQN...) and ours (closes by reason, margin calls, fees, swap...);
+        definitions in `backtest.stats`."""
         return stats_frame(self.stats_rows())
 
     # ---------------------------------------------------------------- output
     def event_lines(self) -> list[str]:
         """The events and closing `account_state` lines exactly as `workbench simulate`
         prints them for the recorded scenario of this run."""
-        from ..scenario import write_states
-
         out = io.StringIO()
         for ev in self.raw_events:
             out.write(json.dumps(ev) + "\n")
-        write_states(self.engine, out)
+        if self.engine is not None:
+            from ..scenario import write_states
+
+            write_states(self.engine, out)
+        else:
+            out.writelines(line + "\n" for line in self._state_lines or ())
         return out.getvalue().splitlines()
 
     def plot(self, symbol: str | None = None, account: str | None = None) -> Any:
-        """A bokeh layout: price with entries, exits and liquidations; equity; margin level."""
+        """A bokeh layout: price with entries, exits and liquidations; equity; drawdown;
+        each trade's net result; margin level."""
         from .plot import plot_result
 
         return plot_result(self, symbol=symbol, account=account)
+
+    def report(
+        self,
+        path: str | Path,
+        *,
+        symbol: str | None = None,
+        account: str | None = None,
+        title: str | None = None,
+    ) -> Path:
+        """Write ONE standalone HTML page (bokeh's JS inline: no server, works offline):
+        the stats table and the plots. Returns the path written."""
+        from .report import write_report
+
+        return write_report(self, path, symbol=symbol, account=account, title=title)
+
+    @property
+    def meta(self) -> dict[str, Any]:
+        """What `save` writes to meta.json: symbols, data range, accounts, parameters..."""
+        from .saved import metadata
+
+        return metadata(self)
+
+    def save(self, path: str | Path, *, overwrite: bool = False) -> Path:
+        """Keep the result as a folder: one Parquet file per frame and meta.json
+        (parameters, data range, symbols, engine version); `Result.load` reads it back."""
+        from .saved import save_result
+
+        return save_result(self, path, overwrite=overwrite)
+
+    @classmethod
+    def load(cls, path: str | Path) -> Result:
+        """A result saved by `save` (frames and stats as saved; no engine)."""
+        from .saved import load_result
+
+        return load_result(path)
+
+
+def _marks(first: dict[str, tuple[int, int, int]], engine: Engine | None) -> dict[str, Any]:
+    out: dict[str, dict[str, Quote]] = {}
+    for sym, (t, b, a) in first.items():
+        mark: dict[str, Quote] = {"first": _quote(t, b, a)}
+        last = engine.last_quote(sym) if engine is not None else None
+        if last is not None:
+            mark["last"] = {"t": last["t"], "bid": _text(last["bid"]), "ask": _text(last["ask"])}
+        out[sym] = mark
+    return out
+
+
+def _quote(t: int, bid: int, ask: int) -> Quote:
+    return {
+        "t": t,
+        "bid": _text(as_decimal(bid, PRICE_DP)),
+        "ask": _text(as_decimal(ask, PRICE_DP)),
+    }
+
+
+def _text(d: Decimal) -> str:
+    return format(d, "f")
