@@ -42,6 +42,13 @@ def _api_login(server: Server, email: str) -> httpx.Client:
     return c
 
 
+def _fresh(server: Server, market: Market) -> None:
+    """A new quote: an order needs one under 10 s old, and a page's login takes a while."""
+    with server.client() as c:
+        market.set("BTC_USDC", "60000", "60000.5")
+        wait_price(c, "BTC_USDC", "60000")
+
+
 def _open_from_ticket(page: Page, margin: str = "100", leverage: str = "10") -> str:
     page.get_by_label("Margin (USD)").fill(margin)
     page.get_by_label("Leverage").fill(leverage)
@@ -60,6 +67,7 @@ def _open_from_ticket(page: Page, margin: str = "100", leverage: str = "10") -> 
 def test_register_trade_watch_and_close(server: Server, market: Market, page: Page) -> None:
     register_in_page(page, server.url, "ann@example.com", "Ann")
     wait_for(lambda: figure(page, "balance") == "5,000.00", "the demo balance")
+    _fresh(server, market)
     said = _open_from_ticket(page)
     assert said.startswith("Opened long"), said
     wait_for(lambda: len(rows(page, POSITIONS)) == 1, "the position in the table")
@@ -91,8 +99,10 @@ def test_register_trade_watch_and_close(server: Server, market: Market, page: Pa
     shot(page, "dashboard-live-closed")
 
 
-def test_rejected_order_shows_the_engine_reason(server: Server, page: Page) -> None:
+def test_rejected_order_shows_the_engine_reason(server: Server, market: Market,
+                                                page: Page) -> None:  # fmt: skip
     register_in_page(page, server.url, "bo@example.com", "Bo")
+    _fresh(server, market)
     said = _open_from_ticket(page, margin="100000")
     assert "insufficient_margin" in said and "free margin 5000.00 USD" in said, said
     said = _open_from_ticket(page, margin="100", leverage="1000")
@@ -102,8 +112,8 @@ def test_rejected_order_shows_the_engine_reason(server: Server, page: Page) -> N
 
 
 def test_liquidation_raises_a_notification(server: Server, market: Market, page: Page) -> None:
-    market.set("BTC_USDC", "60000", "60000.5")
     register_in_page(page, server.url, "cy@example.com", "Cy")
+    _fresh(server, market)
     assert _open_from_ticket(page, margin="100", leverage="100").startswith("Opened long")
     wait_for(lambda: len(rows(page, POSITIONS)) == 1, "the position")
     market.set("BTC_USDC", "58000", "58000.5")  # -3.3 % at 100x: far past the margin
@@ -116,7 +126,7 @@ def test_liquidation_raises_a_notification(server: Server, market: Market, page:
     assert listed.startswith("Liquidated: BTC_USDC long at 58000") and "P/L -100.00" in listed
 
 
-def test_two_users_never_see_each_other(server: Server, browser: Browser) -> None:
+def test_two_users_never_see_each_other(server: Server, market: Market, browser: Browser) -> None:
     pages = []
     for email, name in (("dee@example.com", "Dee"), ("eve@example.com", "Eve")):
         ctx = browser.new_context(viewport={"width": 1440, "height": 900})
@@ -124,6 +134,7 @@ def test_two_users_never_see_each_other(server: Server, browser: Browser) -> Non
         register_in_page(pg, server.url, email, name)
         pages.append(pg)
     dee, eve = pages
+    _fresh(server, market)
     assert _open_from_ticket(dee, margin="250").startswith("Opened long")
     wait_for(lambda: len(rows(dee, POSITIONS)) == 1, "Dee's position")
     wait_for(lambda: figure(dee, "used_margin") == "250.00", "Dee's used margin")
