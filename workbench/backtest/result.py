@@ -91,6 +91,15 @@ class Result:
         self.marks: dict[str, dict[str, Quote]] = _marks(first_quotes or {}, engine)
         self._state_lines: list[str] | None = None  # a loaded result has no engine
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickle without the engine (its listeners hold the run and its data source, e.g. a
+        DuckDB connection): the closing account states are kept for `event_lines`."""
+        state = dict(self.__dict__)
+        if self.engine is not None:
+            state["_state_lines"] = self.event_lines()[len(self.raw_events) :]
+            state["engine"] = None
+        return state
+
     def __repr__(self) -> str:
         return (
             f"<Result {self.quotes:,} quotes, {len(self.raw_events):,} events, "
