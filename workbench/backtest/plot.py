@@ -1,9 +1,9 @@
 """Bokeh plots of a backtest: price with entries, exits (partial closes too) and
 liquidations; equity; drawdown; each trade's net result; margin level. Linked x axes.
 
-Entries stay visible when a position flips (an exit and an entry on the same quote, at
-the same price): exits are drawn first, small and solid; entries after them (on top),
-larger and half transparent with a thick outline, so the exit shows through.
+Both markers stay visible when a position flips (an exit and an entry on the same quote,
+at the same price): exits are hollow rings (squares, diamonds, crosses) drawn first;
+entries are small solid triangles drawn after them, on top, inside the exit's ring.
 Floats appear here and only here: the exact Decimal columns are converted for drawing.
 """
 
@@ -27,7 +27,7 @@ EXIT_STYLE = {
 }
 REDUCE_STYLE = ("diamond", "#7f7f7f")  # a `reduced` fill (partial close)
 ENTRY_STYLE = {"long": ("triangle", "#2ca02c"), "short": ("inverted_triangle", "#d62728")}
-EXIT_SIZE, ENTRY_SIZE = 7, 13
+EXIT_SIZE, ENTRY_SIZE = 16, 11  # an exit's ring holds an entry on the same quote
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b")
 TOOLS = "pan,wheel_zoom,box_zoom,reset,save"
 
@@ -104,9 +104,10 @@ def _price_panel(result: Result, fills: pl.DataFrame, symbol: str, width: int) -
                 "price",
                 source=_source(rows, *cols),
                 marker=marker,
-                size=14 if big else EXIT_SIZE,
-                color=color,
-                line_width=2,
+                size=EXIT_SIZE + 2 if big else EXIT_SIZE,
+                fill_alpha=0,
+                line_color=color,
+                line_width=3 if big else 2.5,
                 legend_label=reason,
                 name=f"exit {reason}",
             )
@@ -120,9 +121,8 @@ def _price_panel(result: Result, fills: pl.DataFrame, symbol: str, width: int) -
                 marker=marker,
                 size=ENTRY_SIZE,
                 fill_color=color,
-                fill_alpha=0.35,
-                line_color=color,
-                line_width=2,
+                line_color="white",
+                line_width=1,
                 legend_label=f"open {side}",
                 name=f"open {side}",
             )

@@ -110,25 +110,28 @@ def stat_table(columns: dict[str, dict[str, Any]]) -> pl.DataFrame:
 
 
 def _html_table(table: pl.DataFrame) -> str:
+    """The table as two HTML tables side by side: the run's figures, then the trades'."""
     head = "".join(f"<th>{html.escape(c)}</th>" for c in table.columns[1:])
     body = []
     for row in table.iter_rows():
         cells = "".join(f"<td>{html.escape(v)}</td>" for v in row[1:])
         body.append(f"<tr><th>{html.escape(row[0])}</th>{cells}</tr>")
-    return (
-        "<table class='stats'><thead><tr><th></th>"
-        + head
-        + "</tr></thead><tbody>"
-        + "".join(body)
+    split = [label for _, label, _ in LABELS].index("# Trades")
+    tables = [
+        f"<table class='stats'><thead><tr><th></th>{head}</tr></thead><tbody>"
+        + "".join(part)
         + "</tbody></table>"
-    )
+        for part in (body[:split], body[split:])
+    ]
+    return "<div class='tables'>" + "".join(tables) + "</div>"
 
 
 STYLE = (
     "<style>table.stats{border-collapse:collapse;font:13px sans-serif}"
     "table.stats th,table.stats td{border-bottom:1px solid #ddd;padding:2px 10px;"
     "text-align:right}table.stats tbody th{text-align:left;font-weight:normal;color:#444}"
-    ".run{font:13px sans-serif;color:#333}</style>"
+    ".run{font:13px sans-serif;color:#333;margin-bottom:8px}"
+    ".tables{display:flex;gap:24px;align-items:flex-start}</style>"
 )
 
 
@@ -158,9 +161,9 @@ def report_layout(
 
     table = stat_table({r["account"]: r for r in result.stats.iter_rows(named=True)})
     plots = result.plot(symbol=symbol, account=account)
-    header = Div(text=STYLE + _header(result, title), name="header", width=900)
-    stats = Div(text=_html_table(table), name="stats", width=900)
-    return column(header, stats, plots, name="report")
+    text = STYLE + _header(result, title) + _html_table(table)  # one Div: one shadow root
+    stats = Div(text=text, name="stats", width=900)
+    return column(stats, plots, name="report")
 
 
 def write_report(
