@@ -23,6 +23,7 @@ answer.
 """
 
 from .bars import interval_us
+from .compare import compare, compare_equity
 from .data import open_source
 from .diagnose import NoQuotesError, NoTradesWarning
 from .partitions import write_partitions
@@ -42,6 +43,8 @@ __all__ = [
     "Tick",
     "Ticket",
     "backtest",
+    "compare",
+    "compare_equity",
     "interval_us",
     "open_source",
     "sweep",
