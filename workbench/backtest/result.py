@@ -19,6 +19,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import polars as pl
 
 from ..engine import Engine
@@ -195,13 +196,23 @@ class Result:
     def benchmark(self) -> Benchmark:
         """The buy & hold benchmark: each symbol's first and last mid and its kept mids."""
         out = Benchmark()
-        mids = self.prices.select(
-            "symbol", "t", ((pl.col("bid") + pl.col("ask")).cast(pl.Float64) / 2).alias("mid")
+        if self._prices is not None:  # the run's kept quotes, in price units
+            names, ts, bids, asks = self._prices
+        else:  # a loaded result: its prices frame, back in units
+            df = self.prices
+            names, ts = df["symbol"].to_list(), df["t"].to_list()
+            bids, asks = ((df[c] * 10**PRICE_DP).cast(pl.Int64).to_list() for c in ("bid", "ask"))
+        sym = np.asarray(names, dtype=object)
+        t = np.asarray(ts, dtype=np.int64)
+        mid = (np.asarray(bids, dtype=np.float64) + np.asarray(asks, dtype=np.float64)) / (
+            2 * 10**PRICE_DP
         )
-        for (sym,), part in mids.partition_by("symbol", as_dict=True, maintain_order=True).items():
-            pts = list(zip(part["t"].to_list(), part["mid"].to_list(), strict=True))
-            out.mids[sym] = pts
-            out.first[sym], out.last[sym] = pts[0], pts[-1]
+        for s in dict.fromkeys(names):
+            mask = sym == s
+            out.mids[s] = (t[mask], mid[mask])
+        for s, (t, mid) in out.mids.items():
+            out.first[s] = (int(t[0]), float(mid[0]))
+            out.last[s] = (int(t[-1]), float(mid[-1]))
         for sym, mark in self.marks.items():
             for end in ("first", "last"):
                 q = mark.get(end)

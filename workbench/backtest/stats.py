@@ -58,6 +58,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+import numpy as np
 import polars as pl
 
 from .measures import (
@@ -137,11 +138,11 @@ STATS_SCHEMA: dict[str, Any] = {
 @dataclass
 class Benchmark:
     """Buy & hold of a basket: each symbol's first and last mid of the run, and its kept
-    mids in time order (for the daily closes)."""
+    mids (times and mids, numpy arrays in time order) for the daily closes."""
 
     first: dict[str, tuple[int, float]] = field(default_factory=dict)
     last: dict[str, tuple[int, float]] = field(default_factory=dict)
-    mids: dict[str, list[tuple[int, float]]] = field(default_factory=dict)
+    mids: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
 
     def total_return(self, symbols: list[str]) -> float | None:
         syms = [s for s in symbols if s in self.first and s in self.last]
@@ -150,17 +151,24 @@ class Benchmark:
         return sum(self.last[s][1] / self.first[s][1] - 1 for s in syms) / len(syms)
 
     def closes(self, symbols: list[str], first_day: int, last_day: int) -> list[float] | None:
-        """1.0 (the start), then the basket's value at each UTC day's close."""
+        """1.0 (the start), then the basket's value at each UTC day's close: each symbol's
+        last mid before the next midnight (its first mid before it has any), over its
+        first mid, averaged."""
         syms = [s for s in symbols if s in self.first and s in self.last]
         if not syms:
             return None
-        total = [0.0] * (last_day - first_day + 1)
+        ends = (np.arange(first_day, last_day + 1, dtype=np.int64) + 1) * DAY_US
+        total = np.zeros(len(ends))
         for s in syms:
-            base = self.first[s][1]
-            pts = sorted({self.first[s], *self.mids.get(s, ()), self.last[s]})
-            for i, mid in enumerate(day_closes(pts, first_day, last_day)):
-                total[i] += mid / base / len(syms)
-        return [1.0, *total]
+            t, mid = self.mids.get(s, (np.empty(0, np.int64), np.empty(0)))
+            (t0, m0), (t1, m1) = self.first[s], self.last[s]
+            t = np.concatenate(([t0], t, [t1]))  # the exact first and last quotes
+            mid = np.concatenate(([m0], mid, [m1]))
+            order = np.argsort(t, kind="stable")
+            t, mid = t[order], mid[order]
+            idx = np.searchsorted(t, ends, "left") - 1
+            total += np.where(idx >= 0, mid[np.maximum(idx, 0)], m0) / m0
+        return [1.0, *(total / len(syms)).tolist()]
 
 
 def account_stats(
