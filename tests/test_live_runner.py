@@ -18,6 +18,7 @@ import pytest
 from live_helpers import SYM, Background, Ladder, Proxy, Reenter, serve_on, wait_until
 from server_helpers import Market, Server, bearer, free_port, register, wait_price
 
+from workbench.backtest import Result
 from workbench.backtest.live import LiveResult, LiveRunner, run_live
 from workbench.client import ApiError
 
@@ -71,7 +72,9 @@ def assert_result_is_history(res: LiveResult, orders: dict[str, dict[str, Any]])
         assert r["reductions"] == len(o["reductions"] or [])
 
 
-def test_a_live_run_makes_exactly_the_trades_its_rules_ask_for(srv: Server, market: Market) -> None:
+def test_a_live_run_makes_exactly_the_trades_its_rules_ask_for(
+    srv: Server, market: Market, tmp_path: Path
+) -> None:
     token = user(srv, "ladder@example.com")
     quote(srv, market, "60000")
     runner = LiveRunner(Ladder, srv.url, email="ladder@example.com", password=PASSWORD,
@@ -106,6 +109,9 @@ def test_a_live_run_makes_exactly_the_trades_its_rules_ask_for(srv: Server, mark
     assert all(e["seq"] is not None for e in res.raw_events)  # the server's own events
     stats = res.stats.row(0, named=True)
     assert stats["trades"] == 2 and stats["take_profits"] == 1
+    assert res.params[runner.account]["strategy"].endswith("Ladder")
+    assert "<html" in res.report(tmp_path / "live.html").read_text()[:500].lower()
+    assert Result.load(res.save(tmp_path / "saved")).closed.equals(res.closed)
 
 
 def test_a_lost_answer_is_read_back_and_not_sent_again(srv: Server, market: Market) -> None:
@@ -123,6 +129,8 @@ def test_a_lost_answer_is_read_back_and_not_sent_again(srv: Server, market: Mark
         quote(srv, market, "60600", runner)
         wait_until(proxy.lost.is_set, "the answer to be lost")
         wait_until(lambda: runner.book.positions["o1"]["qty"] == "0.01", "the partial close")
+        (held,) = history(srv, token).values()
+        assert (held["status"], held["qty"]) == ("open", "0.01")  # not closed twice over
         quote(srv, market, "61100", runner)
         wait_until(lambda: "o1" in runner.book.done, "the close")
         res = run.finish()
@@ -130,6 +138,7 @@ def test_a_lost_answer_is_read_back_and_not_sent_again(srv: Server, market: Mark
         proxy.close()
     a = history(srv, token)[res.ids["o1"]]
     assert [(r["qty"], r["price"]) for r in a["reductions"]] == [("0.01", "60600.0")]  # once
+    assert (a["closingPrice"], a["closeReason"]) == ("61100.0", "manual")
     assert res.reductions.select("ref", "qty").rows() == [("o1", Decimal("0.01"))]
     assert runner.ctx.unanswered() == [] and res.rejections.height == 0
 
@@ -158,6 +167,7 @@ def test_it_survives_a_server_restart_without_duplicating_an_order(
         s = serve_on(tmp_path / "data", port, market.url)
         proxy.unblock()
         wait_until(lambda: "o2" in runner.book.positions, "o2 read back", timeout=30)
+        assert len(history(s, token)) == 2  # o2 is there once
         wait_until(lambda: runner.socket.connections >= 2, "the socket to come back")
         quote(s, market, "61200", runner)  # o2's take profit at 61100.5: o3
         wait_until(lambda: "o3" in runner.book.positions, "o3")

@@ -29,7 +29,6 @@ from decimal import Decimal
 from typing import Any
 
 from ..domain import DEFAULT_INSTRUMENTS, Instrument
-from ..engine import Engine
 from ..money import as_decimal, price_units, to_units
 from .bars import BarBuilder, interval_us
 from .live_book import Book
@@ -38,6 +37,7 @@ from .live_context import LiveContext
 from .live_link import Rest, Socket
 from .live_orders import Call
 from .result import Result
+from .saved import strategy_params
 from .strategy import Tick, as_strategy, hook
 from .tickets import Commands, Ticket
 
@@ -54,12 +54,6 @@ class LiveResult(Result):
 
     ids: dict[str, str]
     url: str
-
-    def event_lines(self) -> list[str]:
-        """The run's events as JSON lines (no account states: the server holds those)."""
-        import json
-
-        return [json.dumps(ev) for ev in self.raw_events]
 
 
 class LiveRunner(Commanding):
@@ -78,6 +72,7 @@ class LiveRunner(Commanding):
                 raise TypeError("params= needs the strategy class, not an instance")
             strategy = strategy(**params)
         self.strategy = as_strategy(strategy)
+        self.params = strategy_params(self.strategy)  # as built, before any hook
         self.rest = Rest(url, token=token, email=email, password=password)
         self.url = self.rest.base_url
         self.patience, self.answer_wait = patience, answer_wait
@@ -110,6 +105,7 @@ class LiveRunner(Commanding):
         self.events: list[dict[str, Any]] = []
         self.samples: list[tuple[Any, ...]] = []
         self.prices: tuple[list[str], list[int], list[int], list[int]] = ([], [], [], [])
+        self.first: dict[str, tuple[int, int, int]] = {}
         self.stride, self.count = 1, 0
         self.waiting_for = set(self.symbols)
         self.unresolved: list[tuple[Call, Ticket]] = []
@@ -217,6 +213,7 @@ class LiveRunner(Commanding):
         self.quotes[sym] = {"symbol": sym, "t": t, "bid": as_decimal(bid, 8),
                             "ask": as_decimal(ask, 8)}  # fmt: skip
         self._decimals(sym, m["bid"], m["ask"])
+        self.first.setdefault(sym, (t, bid, ask))
         self._keep(sym, t, bid, ask)
         self.clock.t = t
         if self.waiting_for:
@@ -296,8 +293,9 @@ class LiveRunner(Commanding):
         res = LiveResult(
             raw_events=self.events, samples=self.samples,
             accounts={self.account: (f["margin_mode"], balance)}, symbols=self.symbols,
-            prices=self.prices, engine=Engine(), rejections=self.commands.rejections,
+            prices=self.prices, engine=None, rejections=self.commands.rejections,
             quotes=self.count, sample_every=self.sample_iv, wall_s=wall_s,
+            first_quotes=self.first, params={self.account: self.params},
         )  # fmt: skip
         res.ids = dict(self.book.server)
         res.url = self.url
