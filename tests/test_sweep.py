@@ -1,7 +1,10 @@
-"""sweep(): params x symbols x date ranges, Parquet partitions, local pool and Ray."""
+"""sweep(): params x symbols x date ranges, Parquet partitions, local pool and Ray, and
+where a sweep chooses to run (this process when processes would not pay)."""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
@@ -9,9 +12,9 @@ import polars as pl
 import pyarrow as pa
 import pytest
 
-from workbench.backtest import backtest, sweep
+from workbench.backtest import backtest, plan, remote, sweep
 from workbench.backtest.examples import Bracket
-from workbench.backtest.sweep import param_sets
+from workbench.backtest.sweep import SweepTable, param_sets
 from workbench.feeds.synthetic import SyntheticFeed
 
 DAY = 86_400_000_000
@@ -30,12 +33,18 @@ def ticks() -> pa.Table:
 @pytest.fixture(scope="module")
 def local(ticks: pa.Table, tmp_path_factory: pytest.TempPathFactory) -> pl.DataFrame:
     parts = tmp_path_factory.mktemp("parts")
-    return sweep(Bracket, GRID, ticks, ranges=RANGES, workers=2, partitions=parts, progress=False)
+    return sweep(
+        Bracket, GRID, ticks, ranges=RANGES, workers=2, mode="pool", partitions=parts,
+        progress=False,
+    )  # fmt: skip
 
 
 def test_one_row_per_run_with_params_symbol_range_and_stats(local: pl.DataFrame) -> None:
     assert local.height == 4 * 2 * 2
     assert local["run"].to_list() == list(range(16))
+    assert isinstance(local, SweepTable) and local.plan is not None
+    assert local.plan.mode == "pool" and local.plan.workers == 2
+    assert local.columns[-1] == "warning" and local["warning"].null_count() == local.height
     assert local.columns[:8] == [
         "run",
         "band",
@@ -82,6 +91,34 @@ def test_in_process_pool_and_cached_partitions_give_the_same_table(
     again = sweep(Bracket, GRID, ticks, ranges=RANGES, workers=0, partitions=parts, progress=False)
     assert [f.stat().st_mtime_ns for f in files] == stamps  # written once, then reused
     assert first.equals(local) and again.equals(local)
+    assert first.plan is not None and first.plan.mode == "inline"
+
+
+def test_a_small_sweep_runs_in_this_process_and_says_so(
+    ticks: pa.Table, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, "workbench.backtest")
+    hour = [(START, START + 3_600_000_000)]  # ~1,200 quotes a run: milliseconds
+    small = sweep(Bracket, GRID, ticks, ranges=hour, symbols=["SIM_BTC_USDC"], workers=2,
+                  progress=False)  # fmt: skip
+    assert small.plan is not None and small.plan.mode == "inline"
+    assert small.plan.inline_runs == 4 and "mode='pool' forces it" in small.plan.reason
+    assert f"sweep of 4 runs: {small.plan.reason}" in caplog.messages
+    forced = sweep(Bracket, GRID, ticks, ranges=hour, symbols=["SIM_BTC_USDC"], workers=2,
+                   mode="pool", progress=False)  # fmt: skip
+    assert forced.plan is not None and forced.plan.mode == "pool"
+    assert forced.equals(small) and small["trades"].min() > 0
+
+
+def test_a_sweep_worth_the_processes_goes_to_the_pool(
+    ticks: pa.Table, local: pl.DataFrame, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(plan.START_S, ("pool", True), 0.0)  # as if processes cost nothing
+    monkeypatch.setitem(plan.START_S, ("pool", False), 0.0)
+    table = sweep(Bracket, GRID, ticks, ranges=RANGES, workers=2, progress=False)
+    assert table.plan is not None and table.plan.mode == "pool", table.plan
+    assert table.plan.inline_runs == 0 and "quotes" in table.plan.reason
+    assert table.equals(local)
 
 
 def test_random_search_is_seeded_and_draws_from_the_grid() -> None:
@@ -118,15 +155,35 @@ def test_params_may_not_shadow_result_columns(ticks: pa.Table) -> None:
         sweep(Bracket, {"symbol": ["x"]}, ticks, workers=0, progress=False)
 
 
-def test_ray_gives_the_same_table(ticks: pa.Table, local: pl.DataFrame, tmp_path: Path) -> None:
-    on_ray = sweep(
-        Bracket,
-        GRID,
-        ticks,
-        ranges=RANGES,
-        workers=2,
-        ray="local",
-        partitions=tmp_path / "parts",
-        progress=False,
-    )
+@pytest.fixture()
+def ray_here() -> Iterator[object]:
+    """Ray, importable; the Ray runtime the sweeps start is ended afterwards."""
+    ray = pytest.importorskip("ray", reason="ray is not installed in this environment")
+    remote.shutdown()
+    yield ray
+    remote.shutdown()
+
+
+def test_ray_gives_the_same_table_and_starts_once(
+    ray_here: object, ticks: pa.Table, local: pl.DataFrame, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    starts = []
+    real_init = ray_here.init  # type: ignore[attr-defined]
+
+    def counted(*args: object, **kw: object) -> object:
+        starts.append(kw)
+        return real_init(*args, **kw)
+
+    monkeypatch.setattr(ray_here, "init", counted)
+    parts = tmp_path / "parts"
+    on_ray = sweep(Bracket, GRID, ticks, ranges=RANGES, workers=2, mode="ray", ray="local",
+                   partitions=parts, progress=False)  # fmt: skip
     assert on_ray.equals(local)
+    assert on_ray.plan is not None and on_ray.plan.mode == "ray"
+    again = sweep(Bracket, GRID, ticks, ranges=RANGES, workers=2, mode="ray", ray="local",
+                  partitions=parts, progress=False)  # fmt: skip
+    assert again.equals(local)
+    assert len(starts) == 1 and remote.running()  # one Ray, kept for the next sweep
+    with pytest.raises(ValueError, match="one Ray runtime per process"):
+        sweep(Bracket, GRID, ticks, mode="ray", ray="ray://elsewhere:10001", progress=False)

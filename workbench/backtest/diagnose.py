@@ -38,7 +38,7 @@ def when(t: int | None) -> str:
 
 def span_text(start: int | None, end: int | None) -> str:
     if start is None and end is None:
-        return "any time"
+        return "all of its time"
     a = "the start" if start is None else when(start)
     b = "the end" if end is None else when(end)
     return f"[{a}, {b})"

@@ -16,7 +16,7 @@ from typing import Any, TextIO
 
 from ..domain import Instrument
 from ..engine import Engine
-from ..store.reader import TimeLike
+from ..store.reader import TimeLike, to_us
 from .bars import interval_us
 from .context import Clock, Context
 from .data import Source, open_source
@@ -98,8 +98,9 @@ def backtest(
         if owned and out is not None:
             out.close()
     if run.quotes == 0:
-        span = span_text(*(getattr(src, k, None) for k in ("start", "end")))
-        raise NoQuotesError(f"no quotes for {', '.join(src.symbols)} in {span} in {src.where}")
+        a, b = (to_us(getattr(src, k, None)) for k in ("start", "end"))
+        span = "" if a is None and b is None else f" in {span_text(a, b)}"
+        raise NoQuotesError(f"no quotes for {', '.join(src.symbols)}{span} in {src.where}")
     result = run.result(time.perf_counter() - wall)
     result.warnings = _no_trades(run, src, interval)  # type: ignore[attr-defined]
     for text in result.warnings:  # type: ignore[attr-defined]
