@@ -111,6 +111,16 @@ def test_formats() -> None:
     assert fmt(6.1059, "ratio") == "6.106" and fmt(12345, "int") == "12,345"
 
 
+def test_summary_reads_like_the_report(result: Any) -> None:
+    table = result.summary()
+    assert (
+        table.columns == ["stat", "main"] and table.height == result.stats.width - 1
+    )  # every column
+    row = dict(zip(table["stat"], table["main"], strict=True))
+    assert row["Exposure Time [%]"] == "75.00 %" and row["Max. Trade Duration"] == "1d 14:00:00"
+    assert row["Sharpe Ratio"] == f"{result.stats['sharpe'][0]:.3f}" and row["Notes"] == "–"
+
+
 def test_compare_side_by_side(result: Any) -> None:
     other = backtest(Plan, QUOTES[:6], instruments=[X], balance="2000", sample_every="1h")
     two = backtest(Plan, QUOTES, instruments=[X], accounts=["a", "b"], sample_every="1h")

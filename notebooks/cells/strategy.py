@@ -71,7 +71,7 @@ CELLS = [
 
     result = backtest(FlipOnLoss(), data, symbols=[symbol])
     print(result)
-    result.stats.transpose(include_header=True, column_names=["value"])
+    result.summary()  # result.stats has the typed values
     """),
     md("## Every closed position (exact PnL)"),
     code("""
@@ -87,8 +87,8 @@ CELLS = [
     the bid must travel the band *plus* the spread to take the profit and the band *minus*
     the spread to stop out. With wins and losses of equal size, breaking even needs a win
     rate of about 50 %. Leverage does not move the triggers; it only sets the size bought
-    with the same margin. The Sharpe ratio is annualised from one-minute samples: over
-    minutes of data it says little.
+    with the same margin. The annual figures (Sharpe, Sortino, CAGR...) come from daily
+    returns: minutes of data have none, and the Notes row says so.
     """),
     code("""
     def usd(x):

@@ -28,6 +28,7 @@ LABELS: tuple[tuple[str, str, str], ...] = (
     ("duration", "Duration", "span"),
     ("exposure", "Exposure Time [%]", "pct"),
     ("start_balance", "Start Balance [$]", "money"),
+    ("end_balance", "Balance Final [$]", "money"),
     ("end_equity", "Equity Final [$]", "money"),
     ("equity_peak", "Equity Peak [$]", "money"),
     ("return", "Return [%]", "pct"),
@@ -46,6 +47,7 @@ LABELS: tuple[tuple[str, str, str], ...] = (
     ("max_drawdown_duration", "Max. Drawdown Duration", "span"),
     ("avg_drawdown_duration", "Avg. Drawdown Duration", "span"),
     ("trades", "# Trades", "int"),
+    ("wins", "Wins", "int"),
     ("win_rate", "Win Rate [%]", "pct"),
     ("best_trade", "Best Trade [%]", "pct"),
     ("worst_trade", "Worst Trade [%]", "pct"),
@@ -159,7 +161,7 @@ def report_layout(
     from bokeh.layouts import column
     from bokeh.models import Div
 
-    table = stat_table({r["account"]: r for r in result.stats.iter_rows(named=True)})
+    table = result.summary()
     plots = result.plot(symbol=symbol, account=account)
     text = STYLE + _header(result, title) + _html_table(table)  # one Div: one shadow root
     stats = Div(text=text, name="stats", width=900)

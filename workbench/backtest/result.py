@@ -243,6 +243,14 @@ class Result:
         definitions in `backtest.stats`."""
         return stats_frame(self.stats_rows())
 
+    def summary(self) -> pl.DataFrame:
+        """The stats as read: a `stat` column of labels, then one text column per account
+        (fractions as %, money to the cent, durations as d hh:mm:ss), as the report shows
+        them. `stats` has the typed values."""
+        from .report import stat_table
+
+        return stat_table({r["account"]: r for r in self.stats.iter_rows(named=True)})
+
     # ---------------------------------------------------------------- output
     def event_lines(self) -> list[str]:
         """The events and closing `account_state` lines exactly as `workbench simulate`
