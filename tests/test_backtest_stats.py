@@ -144,6 +144,21 @@ def test_every_stat_against_a_hand_computation() -> None:
     assert st["notes"] is None
 
 
+def test_trade_figures_count_the_fees() -> None:
+    fx = Instrument("X", tick_size=D("0.1"), commission_rate=D("0.001"))
+    res = backtest(Plan, QUOTES, instruments=[fx], balance="1000", sample_every="12h")
+    st = res.stats.row(0, named=True)
+    # fees 0.1% of each fill: 100 + 120, 240 + 228, 116 + 111
+    assert st["fees"] == D("0.915") and st["pnl"] == 27
+    nets = [D("19.78"), D("11.532"), D("-5.227")]
+    assert res.closed["net"].to_list() == nets
+    assert st["best_trade"] == pytest.approx(0.1978)  # net over the 100 notional
+    assert st["worst_trade"] == pytest.approx(-5.227 / 116)
+    assert st["profit_factor"] == pytest.approx((19.78 + 11.532) / 5.227)
+    assert st["expectancy_usd"] == sum(nets) / 3
+    assert st["end_equity"] == D("1026.085")
+
+
 def test_annual_figures_do_not_depend_on_the_sampling_interval() -> None:
     """They used to be annualised from the samples (-304 on the captures): now from days."""
     coarse = backtest(Plan, QUOTES, instruments=[X], balance="1000", sample_every="12h")
