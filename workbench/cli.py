@@ -20,6 +20,9 @@ COMMANDS = {
     "demo": "workbench.demo",
     "record": "workbench.recorder.cli",
     "backfill-backpack": "workbench.recorder.cli",
+    "backtest": "workbench.backtest.cli",
+    "sweep": "workbench.backtest.cli",
+    "paper": "workbench.backtest.cli",
 }
 
 

@@ -254,6 +254,7 @@ class LiveRunner(Commanding):
 
     # --------------------------------------------------------------- events
     def _dispatch(self, ev: dict[str, Any]) -> None:
+        log.info("%s", describe(ev))
         self.events.append(ev)
         t = ev["t"] if ev["t"] is not None else self.clock.t
         self._sample(ev["type"], t)
@@ -300,6 +301,13 @@ class LiveRunner(Commanding):
         res.ids = dict(self.book.server)
         res.url = self.url
         return res
+
+
+def describe(ev: dict[str, Any]) -> str:
+    """An event in a line: its type and ref, then its figures."""
+    skip = ("seq", "t", "type", "account", "ref", "id")
+    rest = " ".join(f"{k}={v}" for k, v in ev.items() if k not in skip and v is not None)
+    return f"{ev['type']} {ev.get('ref') or ''} {rest}".replace("  ", " ")
 
 
 class _Clock:
