@@ -158,7 +158,7 @@ def test_a_symbol_traded_without_quotes_is_said(sim: pa.Table) -> None:
     with pytest.warns(NoTradesWarning):
         res = backtest(Bracket("BTC_USDC"), sim, symbols=["SIM_BTC_USDC"])
     assert no_trades(res) == (
-        "no trades in this backtest: Bracket trades BTC_USDC, which has no quotes in this run "
+        "no trades in this backtest: Bracket uses BTC_USDC, which has no quotes in this run "
         "(it has SIM_BTC_USDC); did you mean SIM_BTC_USDC?"
     )  # Bracket finds no quote of BTC_USDC, so it never sends a command
 
@@ -192,3 +192,18 @@ def test_a_function_that_never_trades_and_a_run_that_trades(sim: pa.Table) -> No
         warnings.simplefilter("error")  # no warning at all
         res = backtest(Bracket(band="0.0005"), sim, symbols=["SIM_BTC_USDC"])
     assert res.warnings == [] and res.stats["trades"][0] > 0  # type: ignore[attr-defined]
+
+
+def test_a_symbol_asked_for_that_the_run_lacks_is_said(sim: pa.Table) -> None:
+    class Hedge(Strategy):
+        def on_start(self, ctx: Any) -> None:
+            if ctx.last_quote("ETH_USDC") is not None:  # an instrument the engine knows
+                ctx.open("ETH_USDC", "short", "10", qty="0.1")
+
+    with pytest.warns(NoTradesWarning) as caught:
+        backtest(Hedge, sim, symbols=["SIM_BTC_USDC"])
+    assert str(caught[0].message) == (
+        "no trades in this backtest: Hedge uses ETH_USDC, which this run does not have (it "
+        "has SIM_BTC_USDC): a strategy that needs several symbols in one run declares them, "
+        "e.g. symbols = ('SIM_BTC_USDC', 'ETH_USDC')"
+    )

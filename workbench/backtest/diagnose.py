@@ -16,6 +16,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from .context import Context
+
 #: Parameter names whose int value says how many bars (or quotes) a strategy needs first.
 WARMUP_NAMES = ("warmup", "slow", "window", "period", "lookback", "length", "span")
 KNOWN_SHOWN = 20
@@ -49,16 +51,17 @@ def _core(name: str) -> str:
     return re.sub(r"[^A-Z0-9]", "", name.upper().removeprefix("SIM_"))
 
 
-def suggest(name: str, known: Sequence[str], n: int = 3) -> list[str]:
+def suggest(name: str, known: Sequence[str], n: int = 3, close: bool = True) -> list[str]:
     """The known names `name` most likely meant: the same name with a prefix or other
-    separators (BTC_USDC -> SIM_BTC_USDC, BTC_USDT -> BTCUSDT), else close spellings."""
+    separators (BTC_USDC -> SIM_BTC_USDC, BTC_USDT -> BTCUSDT), else (`close`) close
+    spellings."""
     out = [
         k
         for k in known
         if k != name
         and (k.endswith("_" + name) or name.endswith("_" + k) or _core(k) == _core(name))
     ]
-    if out:
+    if out or not close:
         return out[:n]
     cores = {_core(k): k for k in known}
     for c in difflib.get_close_matches(_core(name), list(cores), n=n, cutoff=0.75):
@@ -102,6 +105,36 @@ def no_quotes_message(
         if guesses:
             text += f"; did you mean {' or '.join(dict.fromkeys(guesses))}?"
     return text
+
+
+class WatchedContext(Context):
+    """A Context that notes the symbols a strategy asked a quote of that its run lacks
+    (a pair strategy swept one symbol a run finds no quote of the other)."""
+
+    __slots__ = ("asked",)
+
+    def __init__(self, *args: Any, **kw: Any) -> None:
+        super().__init__(*args, **kw)
+        self.asked: dict[str, None] = {}
+
+    def last_quote(self, symbol: str) -> dict[str, Any] | None:
+        try:
+            q = super().last_quote(symbol)
+        except ValueError as e:  # the engine does not know the symbol at all
+            if symbol not in self.symbols:
+                e.add_note(self.advice([symbol]))
+            raise
+        if q is None and symbol not in self.symbols:
+            self.asked[symbol] = None
+        return q
+
+    def advice(self, others: Sequence[str]) -> str:
+        """What to do about symbols a strategy uses that this run lacks."""
+        want = tuple(dict.fromkeys([*self.symbols, *others]))
+        return (
+            f"this run has {', '.join(self.symbols)}: a strategy that needs several symbols "
+            f"in one run declares them, e.g. symbols = {want!r}"
+        )
 
 
 def declared_symbols(strategy: Any) -> tuple[str, ...] | None:
@@ -170,6 +203,7 @@ def no_trade_hints(
     bar_interval: int | None,
     placed: int,
     rejections: Sequence[Mapping[str, Any]],
+    asked: Iterable[str] = (),
 ) -> list[str]:
     """Why a run of `strategy` may have made no trades (empty when nothing explains it)."""
     hints: list[str] = []
@@ -188,12 +222,25 @@ def no_trade_hints(
                 )
         elif not bar_interval and quotes < n:
             hints.append(f"{name} needs {n} quotes to warm up ({why}) but the run had {span}")
-    for sym in dict.fromkeys(_traded_symbols(strategy)):
-        if sym not in symbols:
-            has = ", ".join(symbols)
-            text = f"{name} trades {sym}, which has no quotes in this run (it has {has})"
-            guesses = suggest(sym, list(symbols))
-            hints.append(text + (f"; did you mean {' or '.join(guesses)}?" if guesses else ""))
+    has = ", ".join(symbols)
+    lacking = [x for x in dict.fromkeys([*asked, *_traded_symbols(strategy)]) if x not in symbols]
+    others = []
+    for sym in lacking:
+        strong = suggest(sym, list(symbols), close=False)
+        if strong:
+            hints.append(
+                f"{name} uses {sym}, which has no quotes in this run (it has {has}); "
+                f"did you mean {' or '.join(strong)}?"
+            )
+        else:
+            others.append(sym)
+    if others:
+        want = tuple(dict.fromkeys([*symbols, *others]))
+        hints.append(
+            f"{name} uses {', '.join(others)}, which this run does not have (it has {has}): "
+            f"a strategy that needs several symbols in one run declares them, e.g. "
+            f"symbols = {want!r}"
+        )
     if rejections:
         r = rejections[0]
         every = "every command was" if not placed else f"{len(rejections)} commands were"

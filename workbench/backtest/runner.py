@@ -18,9 +18,16 @@ from ..domain import Instrument
 from ..engine import Engine
 from ..store.reader import TimeLike, to_us
 from .bars import interval_us
-from .context import Clock, Context
+from .context import Clock
 from .data import Source, open_source
-from .diagnose import NoQuotesError, NoTradesWarning, declared_symbols, no_trade_hints, span_text
+from .diagnose import (
+    NoQuotesError,
+    NoTradesWarning,
+    WatchedContext,
+    declared_symbols,
+    no_trade_hints,
+    span_text,
+)
 from .loop import Run, Slot
 from .recording import Recorder
 from .result import Result
@@ -129,6 +136,7 @@ def _no_trades(run: Run, src: Source, interval: int | None) -> list[str]:
             bar_interval=interval,
             placed=placed.get(slot.name, 0),
             rejections=slot.ctx.rejections,
+            asked=getattr(slot.ctx, "asked", ()),
         )
         who = f" (account {slot.name})" if len(run.slots) > 1 else ""
         out.append(f"no trades in this backtest{who}: " + "; ".join(hints))
@@ -162,7 +170,8 @@ def _slots(
         if unknown:
             raise ValueError(f"unknown account option(s) for {name}: {sorted(unknown)}")
         engine.create_account(name, **o)
-        slots.append(Slot(name, strat, Context(engine, name, clock, symbols, recorder), o))
+        ctx = WatchedContext(engine, name, clock, symbols, recorder)
+        slots.append(Slot(name, strat, ctx, o))
     return slots
 
 
