@@ -192,6 +192,9 @@ def _main(name: str, run: Any) -> int:
         print(f"workbench {name}: the strategy raised {type(e.__cause__).__name__} "
               "(traceback above)", file=sys.stderr)  # fmt: skip
         return 1
+    except BrokenPipeError:  # `| head`: the reader is gone, and so is the point of writing
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     except (ConnectionError, OSError, RuntimeError) as e:
         print(f"workbench {name}: {e}", file=sys.stderr)
         return 1
