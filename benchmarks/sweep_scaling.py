@@ -1,13 +1,16 @@
-"""A parameter sweep on 1 worker vs 2 workers of the local process pool; Ray's overhead.
+"""A parameter sweep on 1 worker vs 2 workers of the local process pool; small sweeps; Ray.
 
 The sweep: the bracket strategy (`workbench.backtest.examples.Bracket`) over a grid of
 8 parameter sets x 2 SIMULATED symbols x 2 UTC days = 32 runs, ticks written once as
-Parquet partitions (one file per symbol and day) that the workers read. Timed after a
-warm-up that starts the pool's forkserver (its cold start is printed apart); medians of
-alternating runs. Another busy process on this 2-core machine takes a worker's core: the
-load average is printed at the end.
-Then the per-run overhead of Ray against the local pool: many tiny runs (a few hundred
-quotes each), on a local Ray of 2 CPUs started beforehand, and on the 2-process pool.
+Parquet partitions (one file per symbol and UTC day) that the workers read, on the pool
+(`mode="pool"`). Timed after a warm-up that starts the pool's forkserver (its cold start
+is printed apart); medians of alternating runs. Another busy process on this 2-core
+machine takes a worker's core: the load average is printed at the end.
+Then a small sweep (many tiny runs of a few hundred quotes): in this process, on the
+pool forced, and as the sweep chooses by itself (`mode=None`: it should stay in this
+process). Then Ray: the first sweep with `ray="local"` starts Ray (seconds), a second
+sweep in the same process reuses it: its time to a result (a one-run sweep, target
+< 1 s) and the per-run overhead against the pool.
 The last line is `ratio: <1-worker time / 2-worker time>` (target >= 1.7 on 2 cores).
 """
 
@@ -20,18 +23,21 @@ import tempfile
 import time
 from pathlib import Path
 
-from workbench.backtest import sweep, write_partitions
+from workbench.backtest import remote, sweep, write_partitions
 from workbench.backtest.examples import Bracket
 from workbench.feeds.synthetic import SyntheticFeed
 
 TARGET = 1.7
+FIRST_RESULT_TARGET = 1.0
 DAY = 86_400_000_000
 START = 1_704_067_200_000_000  # 2024-01-01 00:00 UTC, where the synthetic feed starts
 GRID = {"band": ["0.001", "0.002", "0.003", "0.004"], "leverage": ["10", "50"]}
 RANGES = [(START, START + DAY), (START + DAY, START + 2 * DAY)]
+ONE = {"band": ["0.002"], "leverage": ["10"]}
 
 
-def timed(parts: Path, workers: int, **kw: object) -> tuple[float, int]:
+def timed(parts: Path, workers: int, **kw: object) -> tuple[float, int, str]:
+    """(seconds, runs, where the sweep ran) of one sweep over the partitions."""
     start = time.perf_counter()
     table = sweep(
         Bracket,
@@ -42,7 +48,8 @@ def timed(parts: Path, workers: int, **kw: object) -> tuple[float, int]:
         progress=False,
         **kw,
     )  # type: ignore[arg-type]
-    return time.perf_counter() - start, table.height
+    mode = table.plan.mode if table.plan is not None else "?"
+    return time.perf_counter() - start, table["run"].n_unique(), mode
 
 
 def main() -> None:
@@ -64,18 +71,15 @@ def main() -> None:
             f"data: {n_quotes:,} SIMULATED quotes in {sum(len(d) for d in files.values())} "
             f"Parquet partitions"
         )
-        cold, _ = timed(
-            parts,
-            2,
-            grid={"band": ["0.002"], "leverage": ["10"]},
-            ranges=[(START, START + 60_000_000)],
-            symbols=["SIM_BTC_USDC"],
-        )
+        tiny_one = {"ranges": [(START, START + 60_000_000)], "symbols": ["SIM_BTC_USDC"]}
+        cold, _, _ = timed(parts, 2, grid=ONE, mode="pool", **tiny_one)
         print(f"pool cold start (forkserver, imports) + 1 tiny run: {cold:.2f} s")
+        warm, _, _ = timed(parts, 2, grid=ONE, mode="pool", **tiny_one)
+        print(f"second sweep on the pool, 1 tiny run (time to its result): {warm:.2f} s")
         one, two = [], []
         for _ in range(args.repeat):
-            t1, runs = timed(parts, 1, ranges=RANGES)
-            t2, _ = timed(parts, 2, ranges=RANGES)
+            t1, runs, _ = timed(parts, 1, ranges=RANGES, mode="pool")
+            t2, _, _ = timed(parts, 2, ranges=RANGES, mode="pool")
             one.append(t1)
             two.append(t2)
         t1, t2 = statistics.median(one), statistics.median(two)
@@ -90,23 +94,28 @@ def main() -> None:
             (START + k * 600_000_000, START + k * 600_000_000 + 60_000_000)
             for k in range(max(1, n_ranges))
         ]
-        inproc, runs_tiny = timed(parts, 0, grid=tiny, ranges=small)
-        pool, _ = timed(parts, 2, grid=tiny, ranges=small)
+        inproc, runs_tiny, _ = timed(parts, 0, grid=tiny, ranges=small)
+        pool, _, _ = timed(parts, 2, grid=tiny, ranges=small, mode="pool")
+        auto, _, chosen = timed(parts, 2, grid=tiny, ranges=small)
         per_run = inproc / runs_tiny
         print(
-            f"{runs_tiny} tiny runs: in-process {per_run * 1e3:.1f} ms/run; "
-            f"pool(2): {pool / runs_tiny * 1e3:.1f} ms/run wall, overhead "
-            f"{(pool * 2 / runs_tiny - per_run) * 1e3:.1f} ms/run"
+            f"{runs_tiny} tiny runs: in-process {inproc:.2f} s ({per_run * 1e3:.1f} ms/run); "
+            f"pool(2) forced {pool:.2f} s, overhead "
+            f"{(pool * 2 / runs_tiny - per_run) * 1e3:.1f} ms/run; chosen by the sweep: "
+            f"{chosen}, {auto:.2f} s"
         )
         if not args.no_ray:
-            import ray
-
             start = time.perf_counter()
-            ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-            print(f"ray.init (local, 2 CPUs): {time.perf_counter() - start:.1f} s")
-            timed(parts, 2, grid=tiny, ranges=small[:1], ray="auto")  # warm the workers
-            on_ray, _ = timed(parts, 2, grid=tiny, ranges=small, ray="auto")
-            ray.shutdown()
+            timed(parts, 2, grid=ONE, mode="ray", ray="local", **tiny_one)
+            print(f"first Ray sweep (starts a local Ray, 2 CPUs) + 1 tiny run: "
+                  f"{time.perf_counter() - start:.1f} s")  # fmt: skip
+            second, _, _ = timed(parts, 2, grid=ONE, mode="ray", ray="local", **tiny_one)
+            print(
+                f"second Ray sweep in this process, 1 tiny run (time to its result): "
+                f"{second:.2f} s (target < {FIRST_RESULT_TARGET:.0f} s)"
+            )
+            on_ray, _, _ = timed(parts, 2, grid=tiny, ranges=small, mode="ray", ray="local")
+            remote.shutdown()
             print(
                 f"ray(2): {on_ray / runs_tiny * 1e3:.1f} ms/run wall, overhead "
                 f"{(on_ray * 2 / runs_tiny - per_run) * 1e3:.1f} ms/run; "

@@ -50,6 +50,7 @@ def runtime(address: str, workers: int | None) -> Callable[..., Any]:
             ray.init(address=address, log_to_driver=False)
         _RAY.clear()
         _RAY["address"] = address
+        _RAY["cpus"] = workers if address == "local" else None
     if "remote" not in _RAY:
         _RAY["remote"] = ray.remote(num_cpus=1)(_ray_task)
     return _RAY["remote"]
@@ -84,13 +85,15 @@ def _ship_by_value(tasks: list[Task]) -> None:
 def run_on_ray(
     tasks: list[Task], address: str, workers: int | None, done: Callable[[Task, Outcome], None]
 ) -> None:
-    """Run the tasks as Ray tasks, at most `workers` at a time (default: the cluster's
-    CPUs); `done(task, outcome)` as each finishes (an exception it raises cancels the rest)."""
+    """Run the tasks as Ray tasks, at most `workers` at a time (None: as many as Ray has
+    CPUs; a local Ray started with `workers` CPUs caps it itself, so all are queued at
+    once); `done(task, outcome)` as each finishes (an exception it raises cancels the rest)."""
     import ray
 
     remote = runtime(address, workers)
     _ship_by_value(tasks)
-    limit = workers or max(int(ray.cluster_resources().get("CPU", 1)), 1)
+    capped = workers is not None and _RAY.get("cpus") != workers
+    limit = workers if capped else len(tasks)
     todo = list(reversed(tasks))
     refs: dict[Any, Task] = {}
     try:

@@ -130,7 +130,9 @@ def sweep(
         for n, (params, group, (a, b)) in enumerate(itertools.product(sets, groups, spans)):
             days = tuple(p for s in group for p in _days(files, s, a, b))
             tasks.append(Task(n, strategy_factory, params, group, a, b, days, opts))
-        rows, plan = _execute(tasks, backend, n_workers, ray, progress)
+        on_ray = ray is not None or backend == "ray"
+        ray_at = (ray or "local", workers) if on_ray else None  # where, at most how many
+        rows, plan = _execute(tasks, backend, n_workers, ray_at, progress)
     finally:
         if tmp is not None:
             tmp.cleanup()
@@ -209,10 +211,15 @@ def _days(
 
 
 def _execute(
-    tasks: list[Task], mode: str | None, workers: int, address: str | None, progress: bool
+    tasks: list[Task],
+    mode: str | None,
+    workers: int,
+    ray_at: tuple[str, int | None] | None,
+    progress: bool,
 ) -> tuple[list[dict[str, Any]], SweepPlan]:
-    """Run the tasks where `mode` says, or where they pay (mode None); rows in run order."""
-    backend = "ray" if address is not None else "pool"
+    """Run the tasks where `mode` says, or where they pay (mode None); rows in run order.
+    ray_at: the Ray address and the workers asked for (None: all its CPUs)."""
+    backend = "ray" if ray_at is not None else "pool"
     results: dict[int, list[dict[str, Any]]] = {}
     bar = _bar(len(tasks), progress)
 
@@ -226,10 +233,10 @@ def _execute(
             _inline(tasks, done)
             plan = SweepPlan("inline", 0, len(tasks), f"in this process ({why})")
         elif mode is not None:
-            _parallel(tasks, mode, workers, address, done)
+            _parallel(tasks, mode, workers, ray_at, done)
             plan = SweepPlan(mode, workers, 0, f"on {_where(mode, workers)} (mode={mode!r})")
         else:
-            plan = _auto(tasks, backend, workers, address, done)
+            plan = _auto(tasks, backend, workers, ray_at, done)
     finally:
         bar.close()
     return [row for t in tasks for row in results[t.run]], plan
@@ -239,14 +246,14 @@ def _auto(
     tasks: list[Task],
     backend: str,
     workers: int,
-    address: str | None,
+    ray_at: tuple[str, int | None] | None,
     done: Callable[[Task, Outcome], None],
 ) -> SweepPlan:
     quotes = {t.run: quotes_of(t) for t in tasks}
     total = sum(quotes.values())
     least = total / FAST_QPS + RUN_S * len(tasks)
     if saving(least, len(tasks), workers, backend) > 0:
-        _parallel(tasks, backend, workers, address, done)
+        _parallel(tasks, backend, workers, ray_at, done)
         return SweepPlan(
             backend, workers, 0,
             f"on {_where(backend, workers)}: {len(tasks)} runs over about {total:,} quotes, "
@@ -257,7 +264,7 @@ def _auto(
         rest = tasks[i:]
         clear = 0.0 if i > 1 else 2 * start_cost(backend)  # a first run pays one-off costs
         if i and saving(est.seconds(rest), len(rest), workers, backend) > clear:
-            _parallel(rest, backend, workers, address, done)
+            _parallel(rest, backend, workers, ray_at, done)
             return SweepPlan(
                 backend, workers, i,
                 f"on {_where(backend, workers)}: {i} runs here took {est.spent:.2f} s, the "
@@ -292,13 +299,14 @@ def _parallel(
     tasks: list[Task],
     backend: str,
     workers: int,
-    address: str | None,
+    ray_at: tuple[str, int | None] | None,
     done: Callable[[Task, Outcome], None],
 ) -> None:
     if backend == "ray":
         from .remote import run_on_ray
 
-        run_on_ray(tasks, address or "local", workers, done)
+        address, cap = ray_at or ("local", None)
+        run_on_ray(tasks, address, cap, done)
         return
     from .pool import run_pool
 
