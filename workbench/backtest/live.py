@@ -104,6 +104,7 @@ class LiveRunner(Commanding):
         self.next_sample: int | None = None
         self.events: list[dict[str, Any]] = []
         self.samples: list[tuple[Any, ...]] = []
+        self.due: list[tuple[str, int]] = []  # samples to take (kind, t)
         self.prices: tuple[list[str], list[int], list[int], list[int]] = ([], [], [], [])
         self.first: dict[str, tuple[int, int, int]] = {}
         self.stride, self.count = 1, 0
@@ -132,6 +133,8 @@ class LiveRunner(Commanding):
                 item = self._next(0.2 if left is None else min(0.2, left))
                 if item is not None:
                     self._handle(item)
+                if self.due and not self.held and self.inbox.empty():
+                    self._take_samples()  # when nothing waits: never before a quote
                 if self.stale is not None and time.monotonic() >= self.stale:
                     self._resync()
         except KeyboardInterrupt:
@@ -141,6 +144,7 @@ class LiveRunner(Commanding):
         if self.hooks["on_finish"]:
             self.hooks["on_finish"](self.ctx)
         self._sample("end", self.clock.t)
+        self._take_samples()
         self.socket.join(2)
         return self._result(time.perf_counter() - wall)
 
@@ -263,13 +267,19 @@ class LiveRunner(Commanding):
             self.hooks["on_event"](self.ctx, ev)
 
     def _sample(self, kind: str, t: int) -> None:
+        """Figures are due at t: asked of the server once nothing waits to be handled."""
+        self.due.append((kind, t))
+
+    def _take_samples(self) -> None:
+        """The server's figures now, for the samples due since the last ones."""
         try:
             f = self.figures()
         except FAILURES:
-            return  # the server is away: no figures for this moment
-        self.samples.append((self.account, t, kind, f["balance"], f["equity"],
-                             f["used_margin"], f["free_margin"], f["margin_level"],
-                             f["open_positions"]))  # fmt: skip
+            return  # the server is away: taken when it is back
+        row = (f["balance"], f["equity"], f["used_margin"], f["free_margin"],
+               f["margin_level"], f["open_positions"])  # fmt: skip
+        self.samples += [(self.account, t, kind, *row) for kind, t in self.due]
+        self.due.clear()
 
     # ---------------------------------------------------------------- views
     def figures(self) -> dict[str, Any]:
