@@ -75,9 +75,14 @@ class Strategy:
     - `on_finish(ctx)`: once, after the last quote.
     A strategy with neither `on_quote` nor `on_bar` is fed in bulk (`Engine.feed_quotes`)
     and reacts to its events: the fast path.
+    Optional declarations: `symbols = ("BTC_USDC", "ETH_USDC")`, the symbols it needs in
+    one run (a backtest's default; a sweep runs them together); `warmup = 20`, the bars
+    (quotes without bars) it needs before it can trade (said when a run makes no trade).
     """
 
     bars: str | int | None = None
+    symbols: tuple[str, ...] | None = None
+    warmup: int | None = None
 
     def on_start(self, ctx: Context) -> None:
         pass
