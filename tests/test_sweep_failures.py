@@ -155,7 +155,9 @@ def test_declared_symbols_run_together_and_a_split_pair_is_flagged(ticks: pa.Tab
     )
 
 
-def test_runs_without_trades_are_flagged_in_the_table_and_one_warning(ticks: pa.Table) -> None:
+def test_runs_without_trades_are_flagged_in_the_table_and_one_warning(
+    ticks: pa.Table, caplog: pytest.LogCaptureFixture
+) -> None:
     grid = {"band": ["0.001", "0.002"]}
     flagged = r"^4 of 4 runs warned \(see the `warning` column\); run 0"
     with pytest.warns(UserWarning, match=flagged):
@@ -163,3 +165,5 @@ def test_runs_without_trades_are_flagged_in_the_table_and_one_warning(ticks: pa.
     assert table["warning"].null_count() == 0
     assert "every command was rejected (1 in all); the first: open o1" in table["warning"][0]
     assert "insufficient_margin" in table["warning"][0]
+    assert table["rejected"].to_list() == [1, 1, 1, 1]  # counted, not logged line by line
+    assert not [r for r in caplog.records if "rejected at t=" in r.getMessage()]

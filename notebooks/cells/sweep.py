@@ -9,11 +9,12 @@ CELLS = [
     # A parameter sweep
 
     `workbench.backtest.sweep` runs one backtest per parameter set (and symbol, and date
-    range) in a local pool of worker processes and returns one polars table, one row per
-    run. The strategy is `examples.Bracket`: a position with a take profit and a stop loss
-    `band` away, entered again after each close. The grid is band × side × leverage, on
-    the real BTCUSDT captures when they are there, otherwise on **simulated** ticks; the
-    first output line says which.
+    range) on a local pool of worker processes, or in this process when the work is too
+    small for processes to pay (`table.plan` says which and why), and returns one polars
+    table, one row per run. The strategy is `examples.Bracket`: a position with a take
+    profit and a stop loss `band` away, entered again after each close. The grid is band ×
+    side × leverage, on the real BTCUSDT captures when they are there, otherwise on
+    **simulated** ticks; the first output line says which.
     """),
     code("""
     import math
@@ -35,11 +36,12 @@ CELLS = [
     print(which)
     """),
     md("""
-    ## Run the grid on two worker processes
+    ## Run the grid with up to two worker processes
 
-    The ticks are written once as Parquet partitions and each worker reads the files; the
-    strategy class comes from a module (`workbench.backtest.examples`) so it pickles. (Ray
-    would run the same tasks on a cluster: `ray="auto"`; it takes seconds to start.)
+    The ticks are written once as Parquet partitions and each run reads the files it
+    needs. A strategy class defined in a notebook cell would reach the workers too (by
+    value). (Ray would run the same tasks on a cluster: `ray="auto"`; it takes seconds to
+    start, once per process.)
     """),
     code("""
     grid = {
@@ -50,6 +52,7 @@ CELLS = [
     table = sweep(Bracket, grid, data, symbols=[symbol], workers=2, progress=False)
     points = math.prod(len(values) for values in grid.values())
     print(f"{points} grid points -> {table.height} rows, one backtest each")
+    print("ran", table.plan)
     table.select("band", "side", "leverage", "trades", "win_rate", "pnl", "return", "max_drawdown")
     """),
     md("""

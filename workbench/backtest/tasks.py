@@ -10,6 +10,7 @@ raises again in the caller as the same type, naming the run.
 from __future__ import annotations
 
 import linecache
+import logging
 import pickle
 import re
 import traceback
@@ -51,7 +52,8 @@ class Task:
 
 
 def run_task(task: Task) -> tuple[list[dict[str, Any]], list[str]]:
-    """Run one task: its stats rows (one per account) and the warnings it gave."""
+    """Run one task: its stats rows (one per account) and the warnings it gave (its
+    rejections are counted in the rows, not logged)."""
     from .data import ParquetSource
     from .runner import backtest
 
@@ -62,9 +64,14 @@ def run_task(task: Task) -> tuple[list[dict[str, Any]], list[str]]:
         start=task.start,
         end=task.end,
     )
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        res = backtest(task.factory(**task.params), src, **task.options)
+    logger = logging.getLogger("workbench.backtest")
+    logger.addFilter(_no_rejection_lines)
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            res = backtest(task.factory(**task.params), src, **task.options)
+    finally:
+        logger.removeFilter(_no_rejection_lines)
     head = {
         "run": task.run,
         **task.params,
@@ -75,6 +82,12 @@ def run_task(task: Task) -> tuple[list[dict[str, Any]], list[str]]:
     }
     notes = list(dict.fromkeys(str(w.message) for w in caught))
     return [{**head, **row} for row in res.stats_rows()], notes
+
+
+def _no_rejection_lines(record: logging.LogRecord) -> bool:
+    """In a sweep a run's rejections are counted (`rejected`), not logged line by line
+    (`tickets` logs up to 10 a run: hundreds of lines for a sweep)."""
+    return record.module != "tickets"
 
 
 def init_worker() -> None:
