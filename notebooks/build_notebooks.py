@@ -23,7 +23,7 @@ HERE = Path(__file__).parent
 if str(HERE) not in sys.path:  # the cells package sits beside this script
     sys.path.insert(0, str(HERE))
 
-from cells import liquidation, orders, paper_trade, record, strategy, sweep  # noqa: E402
+from cells import liquidation, live, orders, paper_trade, record, strategy, sweep  # noqa: E402
 
 NOTEBOOKS = {
     "01_record_and_explore.ipynb": record.CELLS,
@@ -31,6 +31,7 @@ NOTEBOOKS = {
     "03_strategy_on_real_captures.ipynb": strategy.CELLS,
     "04_paper_trade_with_client.ipynb": paper_trade.CELLS,
     "05_parameter_sweep.ipynb": sweep.CELLS,
+    "06_same_strategy_live.ipynb": live.CELLS,
 }
 
 

@@ -128,14 +128,26 @@ def check_sweep(text: str, real: bool) -> None:
     assert rows and rows[1] == rows[2] == "16", text
 
 
+def check_live(text: str, real: bool) -> None:
+    data_line(text, real)
+    tested = re.search(r"^backtest: [\d,]+ quotes, (\d+) trades", text, re.M)
+    live = re.search(r"^live: ([\d,]+) quotes, (\d+) trades", text, re.M)
+    assert tested and live and int(tested[1]) >= 1 and int(live[2]) >= 1, text
+    assert "history matches the live Result: True" in text
+    assert re.search(r"^opened o1 ", text, re.M)  # the runner's log of its events
+    assert "server stopped with exit code 0" in text
+
+
 CHECKS: dict[str, tuple[Callable[[str, bool], None], int]] = {  # check, bokeh plots shown
     "01_record_and_explore.ipynb": (check_record, 1),
     "02_liquidation_rules.ipynb": (check_rules, 5),
     "03_strategy_on_real_captures.ipynb": (check_strategy, 1),
     "04_paper_trade_with_client.ipynb": (check_paper_trade, 0),
     "05_parameter_sweep.ipynb": (check_sweep, 1),
+    "06_same_strategy_live.ipynb": (check_live, 1),
 }
-USE_CAPTURES = ["03_strategy_on_real_captures.ipynb", "05_parameter_sweep.ipynb"]
+USE_CAPTURES = ["03_strategy_on_real_captures.ipynb", "05_parameter_sweep.ipynb",
+                "06_same_strategy_live.ipynb"]  # fmt: skip
 
 
 def test_the_notebooks_are_what_the_builder_writes_without_outputs() -> None:
