@@ -67,6 +67,32 @@ class Reenter(Strategy):
         self.tickets.append(ctx.open(SYM, "long", "10", qty="0.01", take_profit=ask + self.gap))
 
 
+class Waiter(Strategy):
+    """A limit long of 0.01 BTC_USDC `below` the first ask, take profit `above` over its
+    price; the bars of `bars` and the times the hooks saw are kept."""
+
+    bars = "1s"
+
+    def __init__(self, below: str = "100", above: str = "50") -> None:
+        self.below, self.above = Decimal(below), Decimal(above)
+        self.seen: list[tuple[int, int, int, int]] = []  # ctx.t, and the quote's t, bid, ask
+        self.got: list[Any] = []  # bars
+        self.events: list[dict[str, Any]] = []
+
+    def on_start(self, ctx: Any) -> None:
+        price = ctx.last_quote(SYM)["ask"] - self.below
+        ctx.order(SYM, "long", "limit", price, "10", qty="0.01", take_profit=price + self.above)
+
+    def on_quote(self, ctx: Any, q: Any) -> None:
+        self.seen.append((ctx.t, q.t, q.bid_units, q.ask_units))
+
+    def on_bar(self, ctx: Any, bar: Any) -> None:
+        self.got.append(bar)
+
+    def on_event(self, ctx: Any, ev: dict[str, Any]) -> None:
+        self.events.append(ev)
+
+
 class Background:
     """A LiveRunner's run() in a thread; `finish()` stops it and returns its Result."""
 

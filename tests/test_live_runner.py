@@ -9,16 +9,18 @@ proxy that cuts the line or loses one answer. The server's own history (GET
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
-from live_helpers import SYM, Background, Ladder, Proxy, Reenter, serve_on, wait_until
+from live_helpers import SYM, Background, Ladder, Proxy, Reenter, Waiter, serve_on, wait_until
 from server_helpers import Market, Server, bearer, free_port, register, wait_price
 
 from workbench.backtest import Result
+from workbench.backtest.bars import BarBuilder
 from workbench.backtest.live import LiveResult, LiveRunner, run_live
 from workbench.client import ApiError
 
@@ -210,6 +212,66 @@ def test_a_dropped_socket_catches_up_with_what_happened_meanwhile(
     assert [(e["ref"], e["reason"], e.get("recovered")) for e in closed] == [
         ("o1", "take_profit", True)]  # fmt: skip
     assert_result_is_history(res, orders)
+
+
+def test_a_pending_order_filled_and_closed_while_the_line_was_down_is_caught_up(
+    srv: Server, market: Market
+) -> None:
+    token = user(srv, "waiter@example.com")
+    quote(srv, market, "60000")
+    proxy = Proxy(int(srv.url.rsplit(":", 1)[1]))
+    try:
+        runner = LiveRunner(Waiter, proxy.url, email="waiter@example.com", password=PASSWORD,
+                            symbols=[SYM])  # fmt: skip
+        run = Background(runner)
+        wait_until(lambda: runner.loaded, "the runner to start")
+        quote(srv, market, "60000.1", runner)  # the limit at 59900.6, its TP at 59950.6
+        wait_until(lambda: "o1" in runner.book.pending, "the limit order")
+        proxy.block()
+        quote(srv, market, "59850")  # filled at the ask 59850.5
+        quote(srv, market, "59960")  # its take profit
+        proxy.unblock()
+        wait_until(lambda: "o1" in runner.book.done, "the catch-up")
+        res = run.finish()
+    finally:
+        proxy.close()
+    (o,) = history(srv, token).values()
+    assert (o["openingPrice"], o["closeReason"]) == ("59850.5", "take_profit")
+    kinds = [
+        (e["type"], e["ref"], e.get("order"), e.get("recovered")) for e in runner.strategy.events
+    ]
+    assert kinds == [("order_placed", "o1", None, None), ("opened", "o1", "limit", True),
+                     ("closed", "o1", None, True)]  # fmt: skip
+    assert res.orders.select("ref", "status", "fill_price").rows() == [
+        ("o1", "filled", Decimal("59850.5"))]  # fmt: skip
+    assert_result_is_history(res, history(srv, token))
+
+
+def test_hooks_see_the_quotes_time_and_bars_from_the_backtests_builder(
+    srv: Server, market: Market
+) -> None:
+    user(srv, "bars@example.com")
+    quote(srv, market, "60000")
+    runner = LiveRunner(Waiter, srv.url, email="bars@example.com", password=PASSWORD,
+                        symbols=[SYM], params={"below": "5000"})  # fmt: skip
+    run = Background(runner)
+    wait_until(lambda: runner.loaded, "the runner to start")
+    quote(srv, market, "60001", runner)
+    quote(srv, market, "60003", runner)
+    time.sleep(1.05)  # the next quote is in the next 1 s bar: the first is over
+    quote(srv, market, "60002", runner)
+    wait_until(lambda: runner.strategy.got, "a bar")
+    res = run.finish()
+    strat = runner.strategy
+    assert strat.seen and all(ctx_t == t for ctx_t, t, _, _ in strat.seen)
+    builder, bars = BarBuilder(1_000_000, [SYM]), []  # the backtest's, on the same quotes
+    for _, t, bid, ask in strat.seen:
+        if builder.next_end is not None and t >= builder.next_end:
+            bars += builder.due(t)
+        builder.add(0, t, bid, ask)
+    assert strat.got == bars and len(bars) >= 1
+    assert bars[0].high >= Decimal("60001.25") and bars[0].end - bars[0].start == 1_000_000
+    assert res.quotes == len(strat.seen)
 
 
 def test_bad_credentials_symbols_and_params_are_refused_saying_why(srv: Server) -> None:

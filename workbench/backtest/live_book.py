@@ -230,8 +230,8 @@ class Book:
         self, view: dict[str, Any], sid: str, o: dict[str, Any] | None, now: int
     ) -> list[Event]:
         """A pending order no longer waiting: filled (and closed since) or cancelled."""
-        if o is not None and o.get("status") == "closed":
-            ev = self._fill(view, o)
+        if o is not None and o.get("status") == "closed":  # its fees together go on its close
+            ev = self._fill(view, dict(o, fee="0"))
             return [ev, *self._gone_position(view["ref"], sid, o)]
         self.pending.pop(view["ref"], None)
         self.done.add(view["ref"])
