@@ -28,13 +28,15 @@ from collections import deque
 from decimal import Decimal
 from typing import Any
 
+import httpx
+
 from ..domain import DEFAULT_INSTRUMENTS, Instrument
 from ..money import as_decimal, price_units, to_units
 from .bars import BarBuilder, interval_us
 from .live_book import Book
 from .live_commands import FAILURES, Commanding
 from .live_context import LiveContext
-from .live_link import Rest, Socket
+from .live_link import FIRST_DELAY, MAX_DELAY, Rest, Socket
 from .live_orders import Call
 from .result import Result
 from .saved import strategy_params
@@ -282,8 +284,19 @@ class LiveRunner(Commanding):
         self.due.clear()
 
     # ---------------------------------------------------------------- views
-    def figures(self) -> dict[str, Any]:
-        b = self.rest.get("/balance")
+    def figures(self, wait: bool = False) -> dict[str, Any]:
+        """The account's figures from the server; `wait`: for up to `patience` seconds
+        while the server is away (else a ConnectionError or httpx error at once)."""
+        deadline = time.monotonic() + (self.patience if wait else 0.0)
+        delay = FIRST_DELAY
+        while True:
+            try:
+                b = self.rest.get("/balance")
+                break
+            except (ConnectionError, httpx.TransportError):
+                if time.monotonic() >= deadline or self.stopping.wait(delay):
+                    raise
+                delay = min(delay * 2, MAX_DELAY)
         out: dict[str, Any] = {"account": self.account, "margin_mode": b["margin_mode"]}
         for k in ("balance", "equity", "used_margin", "free_margin", "margin_level"):
             out[k] = None if b.get(k) is None else _dec(b[k])

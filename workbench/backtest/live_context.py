@@ -122,8 +122,9 @@ class LiveContext:
         return {ref: dict(o) for ref, o in self._runner.book.pending.items()}
 
     def figures(self) -> dict[str, Any]:
-        """balance, equity, used/free margin, margin_level: the server's, as Decimals."""
-        return self._runner.figures()
+        """balance, equity, used/free margin, margin_level: the server's, as Decimals
+        (while the server is away, it waits for it as a command does)."""
+        return self._runner.figures(wait=True)
 
     def instrument(self, symbol: str) -> Instrument:
         """The instrument's parameters (the server's defaults, or `instruments=`)."""
