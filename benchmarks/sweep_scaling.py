@@ -109,10 +109,10 @@ def main() -> None:
             timed(parts, 2, grid=ONE, mode="ray", ray="local", **tiny_one)
             print(f"first Ray sweep (starts a local Ray, 2 CPUs) + 1 tiny run: "
                   f"{time.perf_counter() - start:.1f} s")  # fmt: skip
-            second, _, _ = timed(parts, 2, grid=ONE, mode="ray", ray="local", **tiny_one)
+            second, _, ran = timed(parts, 2, grid=ONE, mode="ray", ray="local", **tiny_one)
             print(
-                f"second Ray sweep in this process, 1 tiny run (time to its result): "
-                f"{second:.2f} s (target < {FIRST_RESULT_TARGET:.0f} s)"
+                f"second Ray sweep in this process, 1 tiny run (time to its result, ran on "
+                f"{ran}): {second:.2f} s (target < {FIRST_RESULT_TARGET:.0f} s)"
             )
             on_ray, _, _ = timed(parts, 2, grid=tiny, ranges=small, mode="ray", ray="local")
             remote.shutdown()
