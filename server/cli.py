@@ -31,6 +31,17 @@ log = logging.getLogger(__name__)
 REPAIR_HELP = "set a damaged journal aside, say what is lost, and start from what is valid"
 
 
+def worker_count(text: str) -> int:
+    """--replay-workers: a whole number from 1 to 64."""
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if not 1 <= n <= 64:
+        raise argparse.ArgumentTypeError(f"a number of workers from 1 to 64, not {text!r}")
+    return n
+
+
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser(
         "serve",
@@ -63,6 +74,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
                         "the client (repeatable; none by default)")  # fmt: skip
     p.add_argument("--fallback-after", type=float, default=5.0,
                    help="seconds without Backpack before serving SIMULATED prices")  # fmt: skip
+    p.add_argument("--replay-workers", type=worker_count, default=2, metavar="N",
+                   help="replay pages that play at once, each in its own process; more "
+                        "wait in line (default 2)")  # fmt: skip
     p.add_argument("--access-log", action="store_true", help="log every request")
     p.add_argument("--repair", action="store_true", help=REPAIR_HELP)
     p.set_defaults(func=serve)
@@ -85,6 +99,8 @@ def add_dashboard_parser(sub: argparse._SubParsersAction) -> None:  # type: igno
     p.add_argument("--feed", default="synthetic",
                    help="synthetic (default), backpack, or replay:SYMBOLS@FROM..TO")  # fmt: skip
     p.add_argument("--speed", type=float, default=1.0, help="replay speed (0: max)")
+    p.add_argument("--replay-workers", type=worker_count, default=2, metavar="N",
+                   help="replay pages that play at once (default 2)")  # fmt: skip
     p.add_argument("--repair", action="store_true", help=REPAIR_HELP)
     p.set_defaults(func=dashboard)
 
@@ -98,7 +114,7 @@ def dashboard(args: argparse.Namespace) -> int:
         return 2
     config = ServerConfig(host="127.0.0.1", port=args.port, data_dir=args.data_dir,
                           feed=str(spec), replay_speed=args.speed, local_account="local",
-                          tick_store=args.ticks)  # fmt: skip
+                          tick_store=args.ticks, replay_workers=args.replay_workers)  # fmt: skip
     return _run(config, access_log=False, prog="workbench dashboard", repair=args.repair)
 
 
@@ -115,6 +131,7 @@ def serve(args: argparse.Namespace) -> int:
         host=args.host, port=args.port, data_dir=args.data_dir, feed=str(spec),
         backpack_url=args.backpack_url, replay_speed=args.speed,
         fallback_after=args.fallback_after, replay_delay=args.replay_delay,
+        replay_workers=args.replay_workers,
     )  # fmt: skip
     if args.cors_origin:
         config.cors_origins = tuple(args.cors_origin)

@@ -69,6 +69,7 @@ class ServerConfig:
     snapshot_seconds: float = SNAPSHOT_SECONDS
     secure_cookies: bool = False  # set on when served over https
     dashboard: bool = True  # the Panel pages at /dashboard
+    replay_workers: int = 2  # replay pages playing at once, each in a worker process
     local_account: str | None = None  # `workbench dashboard`: one local user, no login
     tick_store: Path | None = None  # default: data_dir / workbench.duckdb
 

@@ -29,6 +29,7 @@ from ..state import ServerState
 from .context import Dashboards
 from .guard import OriginGuard, destroy_lost_sessions, no_remote_fonts
 from .producer import Producer
+from .replay_pool import ReplayPool
 from .sessions import SessionGuard, bind_sessions
 
 log = logging.getLogger(__name__)
@@ -62,6 +63,7 @@ def mount(app: FastAPI, config: ServerConfig, secret: bytes) -> Dashboards:
     dash = Dashboards(get_state, producer, local_account=config.local_account)
     dash.key = session_key(secret)
     dash.limit_addresses(config.login_per_client)
+    dash.replays = ReplayPool(config.replay_workers)
 
     async def starting() -> HTMLResponse:
         return HTMLResponse(STARTING, status_code=503, headers={"Retry-After": "1"})
@@ -127,6 +129,8 @@ async def detach(dash: Dashboards) -> None:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
     await dash.producer.stop()
+    if dash.replays is not None:
+        await dash.replays.close()
 
 
 __all__ = ["Dashboards", "PATH", "REPLAY_PATH", "attach", "detach", "mount"]

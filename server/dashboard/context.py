@@ -12,6 +12,7 @@ from ..routes.auth import login_user, register_user
 from ..schemas import LoginIn, RegisterIn
 from ..state import ServerState, authenticate, token_of
 from .producer import Producer
+from .replay_pool import ReplayPool
 from .sessions import Binding
 
 PER_ADDRESS = 4  # an address may try this many times the per-browser login limit
@@ -33,6 +34,7 @@ class Dashboards:
     attaching: asyncio.Task[None] | None = None
     cleanup: asyncio.Task[None] | None = None  # ends the sessions of gone browsers
     per_address: RateLimiter | None = None  # logins per address, whatever the browser
+    replays: ReplayPool | None = None  # the replay pages' worker processes
 
     def limit_addresses(self, per_browser: tuple[int, float]) -> None:
         """Cap an address's logins (fresh browser cookies buy no fresh tries past this)."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -22,9 +23,10 @@ from workbench.backtest.strategy import Clock, Context, Strategy
 from workbench.domain import Instrument
 from workbench.engine import Engine
 from workbench.feeds.synthetic import SyntheticFeed
-from workbench.store.reader import iter_quotes
+from workbench.store.columns import units_of
 
 ACCOUNT = "replay"
+TAPE_LIMIT = 5_000_000  # quotes a replay loads at most
 Event = dict[str, Any]
 
 
@@ -55,21 +57,45 @@ def store_ranges(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[int, int, in
     return {str(s): (int(a), int(b), int(n)) for s, a, b, n in rows}
 
 
-def store_tape(
-    con: duckdb.DuckDBPyConnection, symbols: Sequence[str], start: int, end: int,
-    limit: int = 5_000_000,
-) -> Tape:  # fmt: skip
-    """The stored quotes of `symbols` in [start, end) (at most `limit`)."""
-    parts: list[tuple[list[int], list[int], list[int], list[int]]] = []
-    n = 0
-    for chunk in iter_quotes(con, list(symbols), start, end):
-        parts.append((chunk.sids, chunk.ts, chunk.bids, chunk.asks))
-        n += len(chunk.ts)
-        if n >= limit:
-            break
-    cols = [np.asarray([v for p in parts for v in p[i]], dtype=np.int64) for i in range(4)]
-    return Tape(tuple(symbols), cols[0][:limit], cols[1][:limit], cols[2][:limit],
-                cols[3][:limit], "RECORDED")  # fmt: skip
+def export_tape(
+    con: duckdb.DuckDBPyConnection, symbols: Sequence[str], start: int, end: int, path: Path,
+    limit: int = TAPE_LIMIT,
+) -> int:  # fmt: skip
+    """Write the stored quotes of `symbols` in [start, end) (at most `limit`, in replay
+    order) to the Parquet file `path`; returns how many. One DuckDB statement: the serving
+    process runs it without holding the GIL, and the tape itself never enters it."""
+    cur = con.cursor()
+    try:
+        cur.execute(
+            f"""COPY (SELECT symbol, t, bid, ask FROM quotes
+                      WHERE list_contains($syms, symbol) AND t >= $lo AND t < $hi
+                      ORDER BY t, list_position($syms, symbol), rowid LIMIT $n)
+                TO '{_sql_path(path)}' (FORMAT parquet)""",
+            {"syms": list(symbols), "lo": start, "hi": end, "n": limit},
+        )
+        return int(cur.fetchall()[0][0])
+    finally:
+        cur.close()
+
+
+def parquet_tape(path: Path, symbols: Sequence[str]) -> Tape:
+    """The tape `export_tape` wrote (read in a replay's worker process)."""
+    con = duckdb.connect()
+    try:
+        table = con.sql(
+            f"""SELECT CAST(list_position($syms, symbol) - 1 AS BIGINT), t, bid, ask
+                FROM read_parquet('{_sql_path(path)}')""",
+            params={"syms": list(symbols)},
+        ).to_arrow_table()
+    finally:
+        con.close()
+    k, t = (np.asarray(table.column(i).to_numpy(), dtype=np.int64) for i in (0, 1))
+    bid, ask = (np.asarray(units_of(table.column(i)), dtype=np.int64) for i in (2, 3))
+    return Tape(tuple(symbols), k, t, bid, ask, "RECORDED")
+
+
+def _sql_path(path: Path) -> str:
+    return str(path).replace("'", "''")
 
 
 def synthetic_tape(symbols: Sequence[str] = ("BTC_USDC",), quotes: int = 36_000,

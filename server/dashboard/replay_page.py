@@ -1,9 +1,12 @@
 """The replay page: recorded markets played into a private engine, traded by hand or by a
 strategy, with the equity curve and the fills and liquidations marked on the chart.
 
-Each session owns a `Player` (its own Engine: the one engine class, not the server's
-engine, so a replay never touches live accounts). A periodic callback of the session
-advances it by the wall time passed times the speed.
+The player, its engine and its strategy run in a worker process of the session's own
+(replay_worker, from the pool in replay_pool), never in the serving process: a replay at
+full speed costs other users nothing but the batches this page shows. The page sends
+the worker its commands (load, play, speed, seek, trades) and shows the batches it
+streams back, at most ten a second. A worker is taken at Load, kept while paused, and
+stopped when the page closes (its WebSocket gone) or its session is destroyed.
 """
 
 from __future__ import annotations
@@ -11,42 +14,29 @@ from __future__ import annotations
 import asyncio
 import html
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
 import panel as pn
 
-from workbench.backtest.examples import Bracket
-from workbench.backtest.strategy import Strategy
-
 from .chart import PriceChart
 from .context import Dashboards
 from .equity import EquityChart
 from .messages import notice, order_what
-from .player import (
-    ACCOUNT,
-    Player,
-    Tape,
-    store_ranges,
-    store_tape,
-    synthetic_tape,
-)
-from .producer import SCALE, Candles
-from .trader import ReplayTrader
+from .player import ACCOUNT, export_tape, store_ranges
+from .replay_batches import merge
+from .replay_pool import ReplayWorker, WorkerGone
+from .replay_worker import STRATEGIES
+from .trader import WorkerTrader
 from .trading import TradingPanel
 from .view import CSS, account_html, html_pane
 
 SPEEDS = {"1×": 1.0, "10×": 10.0, "60×": 60.0, "600×": 600.0, "3600×": 3600.0, "max": 0.0}
-STRATEGIES: dict[str, Callable[[], Strategy] | None] = {
-    "none (trade by hand)": None,
-    "bracket ±0.3 %, re-entered": lambda: Bracket(band="0.003"),
-    "bracket ±0.1 %, re-entered": lambda: Bracket(band="0.001"),
-}
 SIMULATED = "SIMULATED BTC_USDC (seeded random walk)"
-FRAMES = (1, 5, 15, 60, 300, 900, 3600)
-TICK_MS = 100
+WATCH_MS = 1000  # how often the page looks whether its browser is still there
+TABLES_S = 0.5  # account, positions and orders: at most this often, but at once after a
+# command (pandas styling a table costs milliseconds the other sessions wait for)
 
 
 def _dt(t_us: int) -> datetime:
@@ -63,12 +53,14 @@ class ReplayPage:
     def __init__(self, dash: Dashboards) -> None:
         self.dash = dash
         self.doc = pn.state.curdoc
-        self.player: Player | None = None
+        self.worker: ReplayWorker | None = None
+        self.closed = False
         self.ranges: dict[str, tuple[int, int, int]] = {}
-        self.candles: Candles | None = None
-        self.events: list[dict[str, Any]] = []
+        self.symbols: list[str] = []
         self.alerts: list[tuple[str, str]] = []
-        self._wall = time.monotonic()
+        self._pending: dict[str, Any] | None = None  # batches not applied yet, merged
+        self._tables_at = 0.0
+        self._connected = False
         self.source = pn.widgets.MultiChoice(name="Recorded symbols", options=[], width=260)
         self.range = pn.widgets.DatetimeRangePicker(name="Time range (UTC)", width=330,
                                                     enable_seconds=True)  # fmt: skip
@@ -84,11 +76,9 @@ class ReplayPage:
         self.chart = PriceChart(height=330, name="replay_chart")
         self.equity = EquityChart()
         self.account_strip = html_pane("", name="account", sizing_mode="stretch_width")
-        trader = ReplayTrader(
-            lambda: self.player, lambda: self.doc.add_next_tick_callback(self._after_command)
-        )
-        self.trading = TradingPanel(trader, lambda: ACCOUNT, lambda: self.chart_symbol,
-                                    self.chart, height=150)  # fmt: skip
+        self.trading = TradingPanel(WorkerTrader(lambda: self.worker), lambda: ACCOUNT,
+                                    lambda: self.chart_symbol, self.chart,
+                                    height=150)  # fmt: skip
         self.ticket = self.trading.ticket
         self.known = self.trading.known
         self.alerts_pane = html_pane("", name="alerts", sizing_mode="stretch_width")
@@ -97,12 +87,11 @@ class ReplayPage:
         self.seek.param.watch(self._seeked, "value_throttled")
         self.speed.param.watch(self._speed_changed, "value")
         self.source.param.watch(self._source_changed, "value")
-        self._ignore_seek = False
-        self.callback: Any = None
+        self._ignore = False  # a change the page made itself, not the person
 
     @property
     def chart_symbol(self) -> str:
-        return self.player.tape.symbols[0] if self.player else "BTC_USDC"
+        return self.symbols[0] if self.symbols else "BTC_USDC"
 
     def view(self) -> pn.template.BaseTemplate:
         controls = pn.Row(self.source, self.range, self.speed, self.strategy, self.mode,
@@ -136,7 +125,7 @@ class ReplayPage:
         """Find what the tick store holds (or offer simulated quotes)."""
         con = self.dash.state.tick_db
         if con is not None:
-            try:
+            try:  # one DuckDB aggregate: it runs without the GIL
                 self.ranges = await asyncio.to_thread(store_ranges, con)
             except Exception:  # an empty or foreign store: offer the simulation
                 self.ranges = {}
@@ -153,137 +142,158 @@ class ReplayPage:
             return
         lo = min(self.ranges[s][0] for s in chosen)
         hi = max(self.ranges[s][1] for s in chosen)
-        self.range.start, self.range.end = _dt(lo), _dt(hi + 1)
+        # bounds off first: the new range may lie outside the old bounds (a ValueError)
+        self.range.start = self.range.end = None
         self.range.value = (_dt(lo), _dt(hi + 1))
+        self.range.start, self.range.end = _dt(lo), _dt(hi + 1)
 
     async def _load(self, _: object = None) -> None:
         chosen = list(self.source.value)
         if not chosen:
             self._say("Pick at least one symbol.", error=True)
             return
+        if SIMULATED not in chosen and any(s not in self.ranges for s in chosen):
+            self._say("Pick symbols the tick store holds.", error=True)
+            return
         self.play.value = False
         self.load.disabled = True
         try:
+            worker = await self._worker()
+            if worker is None:
+                return
             if SIMULATED in chosen:
-                tape = await asyncio.to_thread(synthetic_tape)
+                source: dict[str, Any] = {"kind": "simulated"}
             else:
                 lo, hi = self.range.value
-                con = self.dash.state.tick_db
-                tape = await asyncio.to_thread(store_tape, con, chosen, _us(lo), _us(hi))
+                path = worker.dir / "tape.parquet"
+                await asyncio.to_thread(export_tape, self.dash.state.tick_db, chosen,
+                                        _us(lo), _us(hi), path)  # fmt: skip
+                source = {"kind": "parquet", "path": str(path), "symbols": chosen}
+            self._later(self._say, "Loading…")
+            info = await worker.request("load", source, self.strategy.value, self.mode.value,
+                                        SPEEDS[self.speed.value])  # fmt: skip
+        except WorkerGone as e:
+            self._later(self._say, str(e), True)
+            return
         finally:
-            self.load.disabled = False
-        if not len(tape):
-            self._say("No quotes in that range.", error=True)
+            self._later(setattr, self.load, "disabled", False)
+        if isinstance(info, str):
+            self._later(self._say, info, True)
             return
         # after an await the document is not locked: Bokeh models change on its next tick
-        self.doc.add_next_tick_callback(partial(self._new_player, tape))
+        self._later(self._loaded, info)
 
-    def _new_player(self, tape: Tape) -> None:
-        factory = STRATEGIES[self.strategy.value]
-        self.player = Player(
-            tape, margin_mode=self.mode.value, speed=SPEEDS[self.speed.value],
-            strategy=factory, on_event=self.events.append,
-        )  # fmt: skip
-        span = int(tape.t[-1] - tape.t[0]) // 1_000_000
-        seconds = next((f for f in FRAMES if span / f <= 400), FRAMES[-1])
-        self.candles = Candles(seconds)
-        self.chart.reset(self.candles.tail(), seconds)
-        self.chart.clear_marks()
-        self.equity.clear()
+    async def _worker(self) -> ReplayWorker | None:
+        """This page's worker: the one it has, or one from the pool (perhaps after a wait)."""
+        if self.worker is not None and self.worker.gone is None:
+            return self.worker
+        pool = self.dash.replays
+        if pool is None:
+            self._later(self._say, "Replays are not available on this server.", True)
+            return None
+
+        def queued(ahead: int) -> None:
+            self._later(self._say, f"All {pool.workers} replay workers are busy with other "
+                        f"replays: yours is queued ({ahead} ahead of it) and starts as soon as "
+                        f"one frees.")  # fmt: skip
+
+        worker = await pool.acquire(queued)
+        if self.closed:  # the page went while it waited
+            await worker.stop()
+            return None
+        worker.on_batch = self._arrived
+        worker.on_exit = self._worker_exited
+        self.worker = worker
+        return worker
+
+    def _loaded(self, info: dict[str, Any]) -> None:
+        """The worker loaded the tape (its first batch resets the charts)."""
         self.trading.editor.hide()
-        self.events.clear()
         self.alerts.clear()
         self.alerts_pane.object = ""
         self.play.disabled = self.seek.disabled = False
-        self._ignore_seek = True
+        self._ignore = True
         self.seek.value = 0
-        self._ignore_seek = False
-        self._refresh()
-        self._say(f"{tape.label}: {len(tape):,} quotes of {', '.join(tape.symbols)} loaded.")
+        self._ignore = False
+        self._say(f"{info['label']}: {info['quotes']:,} quotes of "
+                  f"{', '.join(info['symbols'])} loaded.")  # fmt: skip
 
     # ------------------------------------------------------------ playing
     def _play_changed(self, event: Any) -> None:
         self.play.name = "Pause" if event.new else "Play"
-        p = self.player
-        if p is None:
-            return
-        if event.new and p.done:
-            self.play.value = False
-            return
-        p.playing = bool(event.new)
-        self._wall = time.monotonic()
-        if (
-            event.new
-            and p.strategy is not None
-            and not any(r["type"] == "strategy_start" for _, r in p.commands)
-        ):
-            if p.pos == 0:
-                p.advance(0.0)  # the strategy needs a first quote to price its order
-            p.start_strategy()
-            self._refresh()
+        if self.worker is not None and not self._ignore:
+            self.worker.send("play", bool(event.new))
 
     def _speed_changed(self, event: Any) -> None:
-        if self.player is not None:
-            self.player.speed = SPEEDS[event.new]
+        if self.worker is not None:
+            self.worker.send("speed", SPEEDS[event.new])
 
     def _seeked(self, event: Any) -> None:
-        if self._ignore_seek or self.player is None:
+        if not self._ignore and self.worker is not None:
+            self.worker.send("seek", float(event.new))
+
+    # ------------------------------------------------------------ batches
+    def _arrived(self, batch: dict[str, Any]) -> None:
+        """A batch from the worker (on the event loop): shown on the document's next tick;
+        batches that come while one waits are merged into it."""
+        if self._pending is not None:
+            self._pending = merge(self._pending, batch)
             return
-        p = self.player
-        before = p.pos
-        p.seek(float(event.new))
-        if p.pos < before:  # replayed from the start: the chart starts over too
-            assert self.candles is not None
-            self.candles = Candles(self.candles.seconds)
+        self._pending = batch
+        try:
+            self.doc.add_next_tick_callback(self._apply)
+        except Exception:  # the document is gone: so is the page
+            self._pending = None
+            self._spawn(self.close())
+
+    def _apply(self) -> None:
+        b, self._pending = self._pending, None
+        if b is None or self.closed:
+            return
+        with pn.io.hold(self.doc):
+            self._show(b)
+
+    def _show(self, b: dict[str, Any]) -> None:
+        self.symbols = list(b["symbols"])
+        if b["reset"]:
+            self.chart.reset(b["candles"] or {"t": [], "open": [], "high": [], "low": [],
+                                              "close": []}, b["seconds"])  # fmt: skip
             self.chart.clear_marks()
             self.equity.clear()
-            self._chart_from(0, p.pos, reset=True)
-        else:
-            self._chart_from(before, p.pos)
-        self._refresh()
-
-    def tick(self) -> None:
-        """The session's periodic callback: play what is due."""
+        elif b["candles"]:
+            self.chart.candle(b["candles"])
+        if b["quote"] is not None:
+            self.chart.quote(*b["quote"])
+        for t_ms, figures in b["equity"]:
+            self.equity.add(t_ms, figures)
+        self._events(b["events"], b["skipped"])
         now = time.monotonic()
-        wall, self._wall = now - self._wall, now
-        p = self.player
-        if p is None or not p.playing:
-            return
-        before = p.pos
-        p.advance(wall)
-        if p.pos != before:
-            self._chart_from(before, p.pos)
-            self._refresh()
-            self._ignore_seek = True
-            self.seek.value = p.pos / len(p.tape)
-            self._ignore_seek = False
-        if p.done:
+        if b["commanded"] or b["reset"] or now - self._tables_at >= TABLES_S:
+            self._tables_at = now
+            self.account_strip.object = account_html(b["figures"], b["positions"])
+            self.trading.show_positions(b["positions"], b["quotes"])
+            self.trading.show_orders(b["orders"])
+        pos, total = b["pos"], b["total"]
+        self._ignore = True
+        self.seek.value = pos / total if total else 0
+        if not b["playing"] and self.play.value:
             self.play.value = False
-            self._say(f"End of the tape: {len(p.tape):,} quotes played.")
+        self._ignore = False
+        if b["error"]:
+            self._say(b["error"], error=True)
+        elif b["done"]:
+            self._say(f"End of the tape: {total:,} quotes played.")
+        elif pos or b["playing"]:  # (before the first quote: the message of the Load)
+            when = datetime.fromtimestamp(b["t"] / 1e6, tz=UTC).strftime(
+                "%Y-%m-%d %H:%M:%S") if b["t"] else "—"  # fmt: skip
+            self.status.object = (
+                f'<span class="num replay-said" data-pos="{pos}" data-total="{total}">'
+                f"{b['label']} · {when} UTC · {pos:,} / {total:,} quotes "
+                f"({100 * pos / total:.0f} %) · {self.speed.value}</span>"
+            )
 
-    def _chart_from(self, a: int, b: int, reset: bool = False) -> None:
-        p = self.player
-        if p is None or self.candles is None or b <= a:
-            return
-        tape = p.tape
-        sel = slice(a, b)
-        k = tape.k[sel]
-        mine = k == 0
-        t = tape.t[sel][mine]
-        mid = (tape.bid[sel][mine] + tape.ask[sel][mine]) * (SCALE / 2)
-        self.candles.add_many(t, mid)
-        if reset:
-            self.chart.reset(self.candles.tail(), self.candles.seconds)
-        else:
-            self.chart.candle(self.candles.tail(max(2, min(50, len(t)))))
-        if len(t):
-            self.chart.quote(t[-1] / 1000, float(tape.bid[sel][mine][-1]) * SCALE,
-                             float(tape.ask[sel][mine][-1]) * SCALE)  # fmt: skip
-        self.equity.add(float(tape.t[b - 1]) / 1000, p.figures())
-        self._drain_events()
-
-    def _drain_events(self) -> None:
-        for ev in self.events:
+    def _events(self, events: list[dict[str, Any]], skipped: int) -> None:
+        for ev in events:
             if ev["type"] == "opened":
                 self.known[ev["ref"]] = (ev["symbol"], ev["side"])
             elif ev["type"] == "order_placed":
@@ -292,47 +302,70 @@ class ReplayPage:
             if what is not None:
                 self.alerts.insert(0, what)
             self.trading.mark(ev)
-        if self.events:
+        if skipped:
+            self.alerts.insert(0, ("info", f"… {skipped:,} more events (too fast to list)"))
+        if events or skipped:
             del self.alerts[60:]
             self.alerts_pane.object = '<div class="alerts">' + "".join(
                 f'<div class="a-{lv}">{html.escape(tx)}</div>' for lv, tx in self.alerts
             ) + "</div>"  # fmt: skip
-        self.events.clear()
 
-    def _refresh(self) -> None:
-        p = self.player
-        if p is None:
-            return
-        positions = p.engine.positions(ACCOUNT)
-        self.account_strip.object = account_html(p.figures(), positions)
-        quotes = {}
-        for sym in p.tape.symbols:
-            q = p.engine.last_quote(sym)
-            if q is not None:
-                quotes[sym] = (str(q["bid"]), str(q["ask"]))
-        self.trading.show_positions(positions, quotes)
-        self.trading.show_orders(p.engine.orders(ACCOUNT))
-        when = (
-            datetime.fromtimestamp(p.t / 1e6, tz=UTC).strftime("%Y-%m-%d %H:%M:%S") if p.t else "—"
-        )
-        self.status.object = (
-            f'<span class="num" data-pos="{p.pos}" data-total="{len(p.tape)}">'
-            f"{p.tape.label} · {when} UTC · {p.pos:,} / {len(p.tape):,} quotes "
-            f"({100 * p.pos / len(p.tape):.0f} %) · {self.speed.value}</span>"
-        )
+    def _worker_exited(self, why: str) -> None:
+        self.worker = None
+        self._later(self._stopped, why)
+
+    def _stopped(self, why: str) -> None:
+        self._ignore = True
+        self.play.value = False
+        self._ignore = False
+        self.play.disabled = self.seek.disabled = True
+        self._say(f"{why}. Load to start again.", error=True)
 
     def _say(self, text: str, error: bool = False) -> None:
-        cls = "ticket-msg-error" if error else ""
+        cls = "replay-said ticket-msg-error" if error else "replay-said"
         self.status.object = f'<span class="{cls}">{html.escape(text)}</span>'
 
-    # ----------------------------------------------------------- commands
-    def _after_command(self) -> None:
-        self._drain_events()
-        self._refresh()
+    def _later(self, fn: Any, *args: Any) -> None:
+        """Run `fn(*args)` on the document's next tick (the document locked)."""
+        if not self.closed:
+            try:
+                self.doc.add_next_tick_callback(partial(fn, *args))
+            except Exception:  # the document is gone
+                self._spawn(self.close())
+
+    # ------------------------------------------------------------ closing
+    def watch(self) -> None:
+        """Periodic: a page whose browser has gone (its socket closed) stops its worker at
+        once, not when Bokeh destroys the session seconds later."""
+        ctx = self.doc.session_context
+        session = getattr(ctx, "session", None) if ctx is not None else None
+        count = getattr(session, "connection_count", None)
+        if count is None:
+            return
+        if count:
+            self._connected = True
+        elif self._connected:
+            self._spawn(self.close())
+
+    async def close(self) -> None:
+        """Stop the worker (the page closed, or its session was destroyed)."""
+        self.closed = True
+        worker, self.worker = self.worker, None
+        if worker is not None:
+            await worker.stop()
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        _tasks.add(task)
+        task.add_done_callback(_tasks.discard)
+
+
+_tasks: set[asyncio.Task[Any]] = set()
 
 
 def replay_app(dash: Dashboards) -> pn.template.BaseTemplate:
     page = ReplayPage(dash)
     pn.state.onload(page.start)
-    page.callback = pn.state.add_periodic_callback(page.tick, period=TICK_MS)
+    pn.state.add_periodic_callback(page.watch, period=WATCH_MS)
+    pn.state.on_session_destroyed(lambda _ctx: page._spawn(page.close()))
     return page.view()

@@ -85,7 +85,8 @@ class DeskTrader:
 
 class ReplayTrader:
     """A replay's private engine: commands at the engine's (the tape's) time, kept by the
-    player so a seek back replays them. `after` runs once the engine has answered."""
+    player so a seek back replays them. `after` runs once the engine has answered. It runs
+    in the replay's worker process; the page holds a `WorkerTrader`."""
 
     def __init__(self, player: Callable[[], Player | None], after: Callable[[], None]) -> None:
         self.player = player
@@ -136,8 +137,66 @@ class ReplayTrader:
         return max(p.engine.now, 0) if p is not None else 0
 
 
+class WorkerTrader:
+    """A replay page's commands, run by a `ReplayTrader` in its worker process (see
+    replay_worker): each call goes down the pipe and the engine's answer comes back."""
+
+    def __init__(self, worker: Callable[[], Any]) -> None:
+        self.worker = worker  # the page's ReplayWorker, or None before a Load
+
+    async def _call(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        from .replay_pool import WorkerGone
+
+        w = self.worker()
+        if w is None:
+            return {"type": "rejected", "reason": "no_price",
+                    "message": "load and play a replay first"}  # fmt: skip
+        try:
+            answer = await w.request("call", method, list(args), kwargs)
+        except WorkerGone as e:
+            return {"type": "rejected", "reason": "stopped", "message": str(e)}
+        if answer is None:  # it raised in the worker: the page's status says what
+            return {"type": "rejected", "reason": "failed",
+                    "message": "the replay failed on this command"}  # fmt: skip
+        return answer
+
+    async def open(self, account: str, symbol: str, side: str, leverage: str,
+                   **sizes: str | None) -> Event:  # fmt: skip
+        return await self._call("open", account, symbol, side, leverage, **sizes)  # type: ignore[no-any-return]
+
+    async def order(self, account: str, symbol: str, side: str, kind: str, price: str,
+                    leverage: str, *, expires: int | None = None,
+                    **sizes: str | None) -> Event:  # fmt: skip
+        return await self._call("order", account, symbol, side, kind, price, leverage,  # type: ignore[no-any-return]
+                                expires=expires, **sizes)  # fmt: skip
+
+    async def cancel(self, account: str, ref: str) -> Event:
+        return await self._call("cancel", account, ref)  # type: ignore[no-any-return]
+
+    async def modify(self, account: str, ref: str, **changes: Any) -> Event:
+        # KEEP does not survive a pipe (a new object on the other side): left out here
+        kept = {k: v for k, v in changes.items() if v is not KEEP}
+        return await self._call("modify", account, ref, **kept)  # type: ignore[no-any-return]
+
+    async def close(self, account: str, ref: str, qty: str | None = None) -> Event:
+        return await self._call("close", account, ref, qty)  # type: ignore[no-any-return]
+
+    async def now(self) -> int:
+        w = self.worker()
+        if w is None:
+            return 0
+        answer = await self._call("now")
+        return answer if isinstance(answer, int) else 0
+
+    async def preview(self, account: str, symbol: str, **order: Any) -> Event:
+        answer = await self._call("preview", account, symbol, **order)
+        if answer.get("type") == "rejected":  # no worker yet, or it stopped
+            return {"ok": False, "reason": answer["reason"], "message": answer["message"]}
+        return answer  # type: ignore[no-any-return]
+
+
 def _given(values: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in values.items() if v is not None}
 
 
-__all__ = ["DeskTrader", "ReplayTrader", "Trader"]
+__all__ = ["DeskTrader", "ReplayTrader", "Trader", "WorkerTrader"]

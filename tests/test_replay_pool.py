@@ -1,0 +1,173 @@
+"""Replay workers without a browser: the pool's cap and queue, a worker's batches, its
+commands, a seek back, and a worker killed with SIGKILL. Real processes (forked from
+the pool's forkserver), real pipes."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import time
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from server.dashboard.player import export_tape, parquet_tape
+from server.dashboard.replay_batches import merge
+from server.dashboard.replay_pool import ReplayPool, ReplayWorker, WorkerGone
+from server.dashboard.replay_worker import BATCH_S, EVENTS_PER_BATCH
+from workbench.feeds.synthetic import SyntheticFeed
+from workbench.store.reader import iter_quotes
+from workbench.store.schema import connect
+
+BRACKET = "bracket ±0.1 %, re-entered"
+
+
+def run(coro: Any) -> Any:
+    return asyncio.run(asyncio.wait_for(coro, 120))
+
+
+async def _worker(pool: ReplayPool) -> tuple[ReplayWorker, list[dict[str, Any]], list[str]]:
+    w = await pool.acquire(lambda _n: None)
+    batches: list[dict[str, Any]] = []
+    exits: list[str] = []
+    w.on_batch = batches.append
+    w.on_exit = exits.append
+    return w, batches, exits
+
+
+async def _until(check: Any, what: str, timeout: float = 30.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if value := check():
+            return value
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_a_worker_plays_in_bounded_batches_trades_and_seeks_back() -> None:
+    async def main() -> None:
+        pool = ReplayPool(1)
+        w, batches, exits = await _worker(pool)
+        info = await w.request("load", {"kind": "simulated"}, BRACKET, "isolated", 0.0)
+        assert info["quotes"] == 36_000 and info["symbols"] == ["SIM_BTC_USDC"], info
+        await _until(lambda: batches, "the first batch")
+        assert batches[0]["reset"] and batches[0]["pos"] == 0
+        w.send("play", True)
+        t0 = time.monotonic()
+        end = await _until(lambda: next((b for b in batches if b["done"]), None), "the end")
+        took = time.monotonic() - t0
+        assert end["pos"] == 36_000 and not end["playing"]
+        played = [b for b in batches[1:] if not b["commanded"]]
+        # bounded: at most one batch per BATCH_S (and one more for the rounding)
+        assert len(played) <= took / BATCH_S + 2, (len(played), took)
+        assert all(len(b["events"]) <= EVENTS_PER_BATCH for b in batches)
+        seen = sum(len(b["events"]) + b["skipped"] for b in batches)
+        assert seen > 10  # the strategy traded (closed and re-entered)
+        state = end["figures"]
+        # a trade by hand answers with the engine's own event
+        opened = await w.request("call", "open", ["replay", "SIM_BTC_USDC", "short", "5"],
+                                 {"margin": "50"})  # fmt: skip
+        assert opened["type"] == "opened" and opened["side"] == "short", opened
+        bad = await w.request("call", "open", ["replay", "SIM_BTC_USDC", "up", "5"],
+                              {"margin": "50"})  # fmt: skip
+        assert bad["type"] == "rejected", bad
+        assert await w.request("call", "now", [], {}) == end["t"]
+        # back to the middle and to the end again: the same state (the hand trade too)
+        n = len(batches)
+        w.send("seek", 0.5)
+        mid = await _until(lambda: next((b for b in batches[n:] if b["reset"]), None), "a reset")
+        assert mid["pos"] == 18_000
+        n = len(batches)
+        w.send("seek", 1.0)
+        again = await _until(lambda: next((b for b in batches[n:] if b["pos"] == 36_000), None),
+                             "the end again")  # fmt: skip
+        assert again["positions"][-1]["ref"] == opened["ref"]
+        assert Decimal(again["figures"]["balance"]) == Decimal(state["balance"])
+        await w.stop()
+        assert exits == []  # a stop is not reported as a crash
+        assert not w.proc.is_alive() and not w.dir.exists()
+
+    run(main())
+
+
+def test_the_cap_queues_the_next_page_and_a_killed_worker_frees_its_slot() -> None:
+    async def main() -> None:
+        pool = ReplayPool(1)
+        first, _, exits = await _worker(pool)
+        ours = os.getpriority(os.PRIO_PROCESS, 0)
+        await _until(lambda: os.getpriority(os.PRIO_PROCESS, first.pid) == ours + 10,
+                     "the worker to lower its priority", 10)  # fmt: skip
+        places: list[int] = []
+        second = asyncio.create_task(pool.acquire(places.append))
+        third_places: list[int] = []
+        third = asyncio.create_task(pool.acquire(third_places.append))
+        await asyncio.sleep(0.3)
+        assert places == [0] and third_places == [1]
+        assert not second.done() and len(pool.running) == 1
+        third.cancel()  # a page that goes while it waits leaves the line
+        await asyncio.sleep(0.1)
+        assert len(pool.queue) == 1
+        os.kill(first.pid, signal.SIGKILL)
+        got = await asyncio.wait_for(second, 30)
+        assert exits == ["the replay stopped: worker exited with signal 9 (SIGKILL)"]
+        with pytest.raises(WorkerGone, match="signal 9"):
+            await first.request("call", "now", [], {})
+        assert len(pool.running) == 1 and got.pid != first.pid
+        info = await got.request("load", {"kind": "simulated"}, BRACKET, "cross", 60.0)
+        assert info["label"] == "SIMULATED"
+        await pool.close()
+        assert pool.running == set() and not got.proc.is_alive()
+        assert pool._taken == 0
+
+    run(main())
+
+
+def test_a_worker_whose_server_goes_exits_on_its_own() -> None:
+    async def main() -> None:
+        pool = ReplayPool(1)
+        w, _, _ = await _worker(pool)
+        await w.request("load", {"kind": "simulated"}, BRACKET, "isolated", 0.0)
+        w.stopping = True
+        assert w.conn is not None
+        w.conn.close()  # as when the serving process dies: the pipe closes
+        await _until(lambda: not w.proc.is_alive(), "the orphaned worker to exit", 10)
+        assert w.proc.exitcode == 0
+
+    run(main())
+
+
+def test_a_tape_handed_over_as_parquet_is_the_stored_tape(tmp_path: Path) -> None:
+    con = connect(tmp_path / "ticks.duckdb")
+    SyntheticFeed(seed=5, gaps_per_hour=0).write(con, 3000)
+    symbols = ["SIM_ETH_USDC", "SIM_BTC_USDC"]
+    lo, hi = 1704067200_000000 + 10_000_000, 1704067200_000000 + 400_000_000
+    assert export_tape(con, symbols, lo, hi, tmp_path / "t.parquet") > 1000
+    tape = parquet_tape(tmp_path / "t.parquet", symbols)
+    chunks = list(iter_quotes(con, symbols, lo, hi))
+    for mine, col in ((tape.k, "sids"), (tape.t, "ts"), (tape.bid, "bids"), (tape.ask, "asks")):
+        assert np.array_equal(mine, np.concatenate([getattr(c, col) for c in chunks]))
+    assert export_tape(con, symbols, lo, hi, tmp_path / "few.parquet", limit=10) == 10
+    assert len(parquet_tape(tmp_path / "few.parquet", symbols)) == 10
+
+
+def test_merged_batches_keep_every_equity_point_and_the_newest_events() -> None:
+    def batch(**kw: Any) -> dict[str, Any]:
+        base = {"reset": False, "candles": None, "quote": None, "equity": [], "events": [],
+                "skipped": 0, "commanded": False, "error": None, "pos": 0}  # fmt: skip
+        return {**base, **kw}
+
+    c1 = {"t": [1000, 2000], "open": [1, 2], "high": [1, 3], "low": [1, 2], "close": [1, 2]}
+    c2 = {"t": [2000, 3000], "open": [2, 4], "high": [5, 4], "low": [2, 4], "close": [5, 4]}
+    ev = [{"type": "opened", "n": i} for i in range(EVENTS_PER_BATCH)]
+    m = merge(batch(candles=c1, equity=[(1, {})], events=ev[:30], pos=5, commanded=True),
+              batch(candles=c2, equity=[(2, {})], events=ev, pos=9, skipped=3))  # fmt: skip
+    assert m["candles"] == {"t": [1000, 2000, 3000], "open": [1, 2, 4], "high": [1, 5, 4],
+                            "low": [1, 2, 4], "close": [1, 5, 4]}  # fmt: skip
+    assert [p[0] for p in m["equity"]] == [1, 2] and m["pos"] == 9 and m["commanded"]
+    assert m["events"] == ev and m["skipped"] == 3 + 30
+    after_reset = merge(m, batch(reset=True, pos=1))
+    assert after_reset["reset"] and after_reset["pos"] == 1 and after_reset["events"] == []
