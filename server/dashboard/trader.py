@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 from workbench.engine import KEEP, BadInput
+from workbench.engine.preview import preview
 from workbench.live.desk import Desk, new_order_id
 
 from .player import Player
@@ -38,6 +39,10 @@ class Trader(Protocol):
 
     async def now(self) -> int:
         """Engine time (µs): what an expiry typed as "minutes from now" counts from."""
+        ...
+
+    async def preview(self, account: str, symbol: str, **order: Any) -> Event:
+        """The engine's preview of an order (workbench.engine.preview), changing nothing."""
         ...
 
 
@@ -81,6 +86,12 @@ class DeskTrader:
     async def now(self) -> int:
         seq = self.desk.sequencer
         return max(seq.clock(), await self.desk.read(lambda e: e.now))
+
+    async def preview(self, account: str, symbol: str, **order: Any) -> Event:
+        clock = self.desk.sequencer.clock()  # a command now would run at this time
+        return await self.desk.read(
+            lambda e: preview(e, account, symbol, **order, t=max(clock, e.now))
+        )
 
 
 class ReplayTrader:
@@ -135,6 +146,14 @@ class ReplayTrader:
     async def now(self) -> int:
         p = self.player()
         return max(p.engine.now, 0) if p is not None else 0
+
+    async def preview(self, account: str, symbol: str, **order: Any) -> Event:
+        p = self.player()
+        if p is None or p.t is None:
+            return {"ok": False, "reason": "no_price", "message": "load and play a replay first"}
+        from .player import ACCOUNT
+
+        return preview(p.engine, ACCOUNT, symbol, **order)
 
 
 class WorkerTrader:
