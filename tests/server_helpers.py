@@ -60,9 +60,10 @@ class Server:
 def start_server(
     data_dir: Path, *, feed: str = "synthetic", backpack_url: str | None = None,
     extra: list[str] | None = None, env: dict[str, str] | None = None, timeout: float = 60.0,
+    port: int | None = None,
 ) -> Server:  # fmt: skip
-    """Start `workbench serve` and wait until /health answers."""
-    port = free_port()
+    """Start `workbench serve` (on `port`, or a free one) and wait until /health answers."""
+    port = port or free_port()
     args = [sys.executable, "-m", "workbench.cli", "serve", "--port", str(port),
             "--data-dir", str(data_dir), "--feed", feed, *(extra or [])]  # fmt: skip
     if backpack_url:

@@ -6,6 +6,8 @@ page at both paths. Panel and Bokeh take over a second to import, so the server 
 wait for them: the lifespan calls `attach` as a background task, which imports them off
 the event loop and then adds the pages (Panel's FastAPI integration, bokeh-fastapi) in place of the
 "starting" page. The API answers meanwhile; `/health` says when the dashboards are ready.
+`POST /dashboard/login` and `/dashboard/logout` keep the pages' login as the API's cookie
+(see logins.py).
 """
 
 from __future__ import annotations
@@ -19,18 +21,21 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request, Response
 from fastapi.responses import FileResponse, HTMLResponse
 from fastapi.routing import APIRoute
+from pydantic import BaseModel, Field
 
 from ..config import ServerConfig
+from ..errors import ApiError
 from ..peers import client_address
-from ..state import ServerState
+from ..routes.auth import set_cookies
+from ..state import COOKIE_NAMES, ServerState
 from .context import Dashboards
 from .guard import OriginGuard, destroy_lost_sessions, no_remote_fonts
 from .producer import Producer
 from .replay_pool import ReplayPool
-from .sessions import SessionGuard, bind_sessions
+from .sessions import NO_COOKIES, SessionGuard, bind_sessions, opening_binding
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +46,10 @@ STARTING = """<!DOCTYPE html><html><head><meta charset="utf-8">
 <meta http-equiv="refresh" content="1"><title>workbench</title></head>
 <body style="background:#131722;color:#b2b5be;font-family:sans-serif;padding:40px">
 The dashboards are starting&hellip;</body></html>"""
+
+
+class HandoffIn(BaseModel):
+    code: str = Field(min_length=1, max_length=100)
 
 
 def session_key(secret: bytes) -> bytes:
@@ -72,6 +81,26 @@ def mount(app: FastAPI, config: ServerConfig, secret: bytes) -> Dashboards:
         app.add_api_route(path, starting, include_in_schema=False)
     panel_dir = Path(importlib.util.find_spec("panel").origin).parent  # type: ignore[union-attr,arg-type]
 
+    @app.post(PATH + "/login", include_in_schema=False)
+    async def keep_login(body: HandoffIn, response: Response) -> dict[str, str]:
+        """The page's hand-over code for this browser becomes the `token` cookie."""
+        opening = opening_binding()
+        token = dash.logins.redeem(body.code, opening.browser if opening else None)
+        if token is None:
+            raise ApiError(400, "this login hand-over is unknown, used, expired or from "
+                           "another browser: log in again", "invalid_request")  # fmt: skip
+        set_cookies(get_state(), response, token)
+        return {"message": "logged in"}
+
+    @app.post(PATH + "/logout", include_in_schema=False)
+    async def end_login(request: Request, response: Response) -> dict[str, str]:
+        """Log this browser out: revoke its cookie's token (and its sockets), clear it."""
+        jti = dash.logins.from_cookies(dict(request.cookies))
+        dash.logins.end(jti)
+        for name in COOKIE_NAMES:
+            response.delete_cookie(name, path="/")
+        return {"message": "logged out"}
+
     @app.get("/favicon.ico", include_in_schema=False)
     async def favicon() -> FileResponse:
         return FileResponse(panel_dir / "dist" / "images" / "favicon.ico",
@@ -87,16 +116,17 @@ def _import_pages() -> Any:
     """The slow imports (Panel, Bokeh, the pages), run in a worker thread."""
     from panel.io.fastapi import add_applications
 
+    from .connection import watched
     from .live_page import live_app
     from .replay_page import replay_app
 
-    return add_applications, live_app, replay_app
+    return add_applications, live_app, replay_app, watched
 
 
 async def attach(app: FastAPI, dash: Dashboards) -> None:
     """Import Panel off the event loop, then put the pages in place of "starting"."""
     try:
-        add_applications, live_app, replay_app = await asyncio.to_thread(_import_pages)
+        add_applications, live_app, replay_app, watched = await asyncio.to_thread(_import_pages)
     except Exception:
         log.exception("the dashboards cannot start: the API goes on without them")
         raise
@@ -109,11 +139,12 @@ async def attach(app: FastAPI, dash: Dashboards) -> None:
         r for r in app.router.routes if not (isinstance(r, APIRoute) and r.path in TITLES)
     ]
     bokeh = add_applications(
-        {PATH: lambda: live_app(dash), REPLAY_PATH: lambda: replay_app(dash)},
+        {PATH: lambda: watched(live_app(dash)), REPLAY_PATH: lambda: watched(replay_app(dash))},
         app=app, title=TITLES, secret_key=dash.key, sign_sessions=True,
         check_unused_sessions_milliseconds=5000, unused_session_lifetime_milliseconds=10000,
+        **NO_COOKIES,
     )  # fmt: skip
-    bind_sessions(bokeh)
+    bind_sessions(bokeh, dash.logins.from_cookies)
     for route in app.router.routes:  # pages, not API: kept out of /openapi.json
         if isinstance(route, APIRoute) and route.path.startswith(PATH):
             route.include_in_schema = False

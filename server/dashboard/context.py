@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from ..auth import RateLimiter
 from ..errors import ApiError
 from ..routes.auth import login_user, register_user
 from ..schemas import LoginIn, RegisterIn
-from ..state import ServerState, authenticate, token_of
+from ..state import ServerState
+from .logins import PageLogins
 from .producer import Producer
 from .replay_pool import ReplayPool
 from .sessions import Binding
 
 PER_ADDRESS = 4  # an address may try this many times the per-browser login limit
+FIELDS = {"name": "Name", "email": "Email", "password": "Password", "margin_mode": "Margin mode"}
 
 
 class LoginFailed(Exception):
@@ -35,6 +38,10 @@ class Dashboards:
     cleanup: asyncio.Task[None] | None = None  # ends the sessions of gone browsers
     per_address: RateLimiter | None = None  # logins per address, whatever the browser
     replays: ReplayPool | None = None  # the replay pages' worker processes
+    logins: PageLogins = field(init=False)  # the pages' logins (the `token` cookie's)
+
+    def __post_init__(self) -> None:
+        self.logins = PageLogins(self.get_state)
 
     def limit_addresses(self, per_browser: tuple[int, float]) -> None:
         """Cap an address's logins (fresh browser cookies buy no fresh tries past this)."""
@@ -80,20 +87,29 @@ class Dashboards:
             raise LoginFailed(_first_error(e)) from None
         return user.id, user.name, token
 
-    def from_cookies(self, headers: dict[str, str], cookies: dict[str, str]) -> tuple[str, str]:
-        """(account, name) of the API token the browser holds (cookie), or raise."""
-        token = token_of({k.lower(): v for k, v in headers.items()}, cookies)
-        try:
-            session = authenticate(self.state, token)
-        except Exception as e:  # HTTPException: no token, expired, revoked...
-            raise LoginFailed(getattr(e, "detail", str(e))) from None
-        return session.account, session.user.name
-
 
 def _first_error(e: ValueError) -> str:
+    """The first problem of a login or registration form, in plain words ("Password must
+    be at least 8 characters"), not pydantic's ("String should have at least ...")."""
     errors = getattr(e, "errors", None)
-    if callable(errors):
-        first = errors()[0]
-        where = ".".join(str(p) for p in first.get("loc", ()))
-        return f"{where}: {first.get('msg')}" if where else str(first.get("msg"))
-    return str(e)
+    if not callable(errors) or not errors():
+        return str(e)
+    first: dict[str, Any] = errors()[0]
+    where = ".".join(str(p) for p in first.get("loc", ()))
+    return f"{FIELDS.get(where, where)} {_plain(first)}".strip()
+
+
+def _plain(error: dict[str, Any]) -> str:
+    kind, ctx = error.get("type"), error.get("ctx") or {}
+    if kind == "missing":
+        return "is missing"
+    if kind == "string_too_short":
+        n = ctx.get("min_length", 1)
+        return "must not be empty" if n == 1 else f"must be at least {n} characters"
+    if kind == "string_too_long":
+        return f"must be at most {ctx.get('max_length')} characters"
+    if kind == "string_type":
+        return "must be text"
+    if kind == "literal_error":
+        return f"must be one of {ctx.get('expected')}"
+    return str(error.get("msg", "is not valid"))

@@ -21,8 +21,8 @@ from workbench.money import fmt_price
 
 from ..orders import closed_order
 from .chart import PriceChart
-from .context import Dashboards, LoginFailed
-from .login import LoginCard
+from .context import Dashboards
+from .login import LOGOUT_JS, LoginCard
 from .messages import notice, order_what
 from .producer import FRAMES, SCALE, Push
 from .trader import DeskTrader
@@ -60,6 +60,7 @@ class LivePage:
         self.trading = TradingPanel(DeskTrader(dash.state.desk), lambda: self.account,
                                     lambda: self.symbol.value, self.chart)  # fmt: skip
         self.ticket = self.trading.ticket
+        self.ticket.feed(dash.state.feed_status())
         self.known = self.trading.known
         self.account_strip = html_pane("", name="account", sizing_mode="stretch_width")
         self.history = pn.widgets.Tabulator(
@@ -74,12 +75,13 @@ class LivePage:
         self.logout = pn.widgets.Button(name="Log out", button_type="light", width=80,
                                         visible=False)  # fmt: skip
         self.logout.on_click(self._logout)
+        self.logout.js_on_click(code=LOGOUT_JS)  # the cookie too, then a fresh page
         for sym, (_s, _t, bid, ask) in dash.producer.last.items():
             self.prices[sym] = (fmt_price(bid), fmt_price(ask))
         self.symbol.param.watch(self._reseed, "value")
         self.frame.param.watch(self._reseed, "value")
         self._reseed()
-        self.login = LoginCard(dash, self._logged_in)
+        self.login = LoginCard(dash, self._logged_in, on_ended=self._logout)
         self.layout = self._trading_layout()
         self.main = pn.Column(sizing_mode="stretch_width")
         self._show_login_or_trading()
@@ -122,7 +124,7 @@ class LivePage:
         tpl = pn.template.FastListTemplate(
             title="workbench · paper trading", theme="dark", accent="#2962ff",
             header_background="#1e222d",
-            header=[pn.Row(self.feed, self.who, self.logout, align="center")],
+            header=[pn.Row(self.feed, self.who, self.logout, self.login.handoff, align="center")],
             main=[self.main], main_layout=None, raw_css=[CSS], collapsed_sidebar=True,
             notifications=self.notifications,
         )  # fmt: skip
@@ -134,11 +136,9 @@ class LivePage:
         if self.dash.local_account is not None:
             self._enter(self.dash.local_account, "local")
             return
-        try:
-            account, name = self.dash.from_cookies(pn.state.headers or {}, pn.state.cookies or {})
-        except LoginFailed:
-            return
-        self._enter(account, name)
+        found = self.login.from_request()
+        if found is not None:
+            self._enter(*found)
 
     async def load_account(self) -> None:
         """Once the page is up: the figures and history of the logged-in account."""
@@ -163,8 +163,10 @@ class LivePage:
         self.who.object = f'<span class="who">{html.escape(name)}</span>'
         self.logout.visible = self.dash.local_account is None
         self._show_login_or_trading()
+        self.ticket.refresh()
 
     def _logout(self, _: object = None) -> None:
+        self.login.end()
         self.account = None
         self.who.object = ""
         self.logout.visible = False
@@ -184,12 +186,14 @@ class LivePage:
             _, t, bid, ask = q
             self.chart.quote(t / 1000, bid * SCALE, ask * SCALE)
             self._show_quote(sym)
+            self.ticket.quote_moved()
         tail = push.candles.get((sym, self.frame.value))
         if tail is not None:
             self.chart.candle(tail)
         if push.feed.get("state") and push.feed != getattr(self, "_feed", None):
             self._feed = push.feed
             self.feed.object = self._feed_html(push.feed)
+            self.ticket.feed(push.feed)
         if self.account is None:
             return
         for ev in push.events:

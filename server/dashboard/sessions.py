@@ -12,6 +12,8 @@ answers a bad token with a 500. Here, in front of the pages and their sockets:
   is refused with 403 before Bokeh sees it, with one log line.
 
 The HMAC and the peer address are also the login throttle's per-browser key (`binding`).
+The token also carries the page's login, as its id only (see logins.py): Bokeh is told to
+copy no cookie and no Cookie or Authorization header into it (`NO_COOKIES`).
 """
 
 from __future__ import annotations
@@ -36,6 +38,9 @@ log = logging.getLogger(__name__)
 COOKIE = "workbench_browser"
 PAYLOAD_KEY = "workbench"  # in the session token: {"browser": HMAC of the cookie, "peer": ...}
 SESSION_PARAMS = ("bokeh_session_id", "bokeh-session-id")
+#: Bokeh's settings that keep every cookie (the API's `token` JWT among them) out of the
+#: session token it writes into the page, where the page's scripts could read it
+NO_COOKIES: dict[str, Any] = {"include_cookies": [], "exclude_headers": ["Cookie", "Authorization"]}
 _COOKIE_VALUE = re.compile(r"[A-Za-z0-9_-]{43}")  # secrets.token_urlsafe(32)
 
 
@@ -83,30 +88,56 @@ def binding_of(payload: dict[str, Any]) -> Binding | None:
     return None
 
 
-def current_binding() -> Binding | None:
-    """The binding of the Bokeh session being built or run (in a page's code)."""
+def _our_payload() -> dict[str, Any]:
+    """Our part of the token of the Bokeh session being built or run (in a page's code)."""
     import panel as pn
 
     ctx = pn.state.curdoc.session_context if pn.state.curdoc else None
-    if ctx is None:
-        return None
     try:
-        return binding_of(ctx.token_payload)
+        data = ctx.token_payload.get(PAYLOAD_KEY) if ctx is not None else None
     except Exception:
-        return None
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
-def bind_sessions(bokeh: Any) -> None:
-    """Make each Bokeh application put the opener's binding into its session tokens."""
+def current_binding() -> Binding | None:
+    """The binding of the Bokeh session being built or run (in a page's code)."""
+    return binding_of({PAYLOAD_KEY: _our_payload()})
+
+
+def current_login() -> str | None:
+    """The login id (jti) the page was served with, if its browser was logged in."""
+    login = _our_payload().get("login")
+    return login if isinstance(login, str) else None
+
+
+def opening_binding() -> Binding | None:
+    """The browser of the request being served under the prefix (set by SessionGuard)."""
+    return _opening.get()
+
+
+def bind_sessions(bokeh: Any, login_of: Callable[[dict[str, str]], str | None]) -> None:
+    """Make each Bokeh application put the opener's binding, and the login id of the
+    token cookie the page request brings (`login_of(cookies)`), into its session tokens."""
     for ctx in bokeh._applications.values():
         application = ctx.application
         original = application.process_request
 
         def process_request(request: Any, _original: Any = original) -> dict[str, Any]:
             data = dict(_original(request))
+            ours: dict[str, Any] = {}
             opening = _opening.get()
             if opening is not None:
-                data[PAYLOAD_KEY] = {"browser": opening.browser, "peer": opening.peer}
+                ours.update(browser=opening.browser, peer=opening.peer)
+            try:
+                cookies = {k: m.value for k, m in request.cookies.items()}
+            except Exception:  # a Cookie header Python cannot parse: no login
+                cookies = {}
+            login = login_of(cookies)
+            if login is not None:
+                ours["login"] = login
+            if ours:
+                data[PAYLOAD_KEY] = ours
             return data
 
         application.process_request = process_request
