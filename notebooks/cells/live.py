@@ -90,9 +90,10 @@ CELLS = [
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     speed = 8
-    command = [sys.executable, "-m", "workbench", "serve", "--port", str(port),
-               "--data-dir", tmp.name, "--feed", f"replay:{symbol}@{iso(start)}..{iso(end)}",
-               "--speed", str(speed), "--replay-delay", "6"]
+    replay = f"replay:{symbol}@{iso(start)}..{iso(end)}"
+    command = [sys.executable, "-m", "workbench", "serve", "--port", str(port)]
+    command += ["--data-dir", tmp.name, "--feed", replay, "--speed", str(speed)]
+    command += ["--replay-delay", "6"]
     log = Path(tmp.name) / "server.log"
     with open(log, "wb") as out:
         server = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
@@ -150,8 +151,9 @@ CELLS = [
         & (pl.col("close_price") == pl.col("closingPrice"))
         & (pl.col("pnl") == pl.col("pnl_right"))
     )
-    print(f"the server's history has {history.height} closed orders; "
-          f"history matches the live Result: {same.height == history.height == mine.height}")
+    matches = same.height == history.height == mine.height
+    print(f"the server's history has {history.height} closed orders; ", end="")
+    print(f"history matches the live Result: {matches}")
     """),
     md("""
     ## Backtest and live side by side
@@ -163,15 +165,16 @@ CELLS = [
     elsewhere and the trades drift apart.
     """),
     code("""
-    shown = ["trades", "take_profits", "stop_losses", "win_rate", "pnl", "return",
-             "max_drawdown", "rejected"]
+    shown = ["trades", "take_profits", "stop_losses", "win_rate", "pnl", "return"]
+    shown += ["max_drawdown", "rejected"]
     side = pl.concat([tested.stats.select(shown), live.stats.select(shown)])
     side = side.insert_column(0, pl.Series("run", ["backtest", "live"]))
     with pl.Config(tbl_cols=-1, tbl_width_chars=150, tbl_hide_dataframe_shape=True):
         print(side.with_columns(pl.col("pnl").cast(pl.Decimal(38, 2))))
     a, b = tested.closed.row(0, named=True), live.closed.row(0, named=True)
-    print(f"first entry: backtest {a['open_price']} at {a['open_time']:%H:%M:%S.%f}, "
-          f"live {b['open_price']} at {b['open_time']:%H:%M:%S.%f}")
+    when = "%H:%M:%S.%f"
+    print(f"first entry: backtest {a['open_price']} at {a['open_time']:{when}}, ", end="")
+    print(f"live {b['open_price']} at {b['open_time']:{when}}")
     show(live.plot())
     """),
     md("## Stop the server"),
