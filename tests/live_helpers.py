@@ -25,15 +25,19 @@ SYM = "BTC_USDC"
 
 
 class Ladder(Strategy):
-    """Rules on BTC_USDC: at the start a market long `a` of 0.02 and a limit long `p` of
-    0.01 at 59500; `a` is half closed at a bid of 60500 or more and closed at 61000 or
-    more; when `p` fills, its take profit is set to 60500."""
+    """Rules on BTC_USDC: at the start a market long `a` of 0.02, a limit long `p` of 0.01
+    at 59500 and a short stop `s` of 0.01 at 58000; `s` is cancelled and half of `a`
+    closed at a bid of 60500 or more, `a` closed at 61000 or more; when `p` fills, its
+    take profit is set to 60500."""
 
     def on_start(self, ctx: Any) -> None:
         ctx.state["a"] = ctx.open(SYM, "long", "10", qty="0.02")
         ctx.state["p"] = ctx.order(SYM, "long", "limit", "59500", "10", qty="0.01")
+        ctx.state["s"] = ctx.order(SYM, "short", "stop", "58000", "10", qty="0.01")
 
     def on_quote(self, ctx: Any, q: Any) -> None:
+        if q.bid >= 60500 and ctx.state["s"] in ctx.pending:
+            ctx.cancel(ctx.state["s"])
         pos = ctx.position(ctx.state["a"])
         if pos is None:
             return

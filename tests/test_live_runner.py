@@ -106,7 +106,11 @@ def test_a_live_run_makes_exactly_the_trades_its_rules_ask_for(
     assert [(f["ref"], f["action"], f["order"]) for f in res.fills.to_dicts()] == [
         ("o1", "open", "market"), ("o1", "reduce", None), ("o1", "close", None),
         ("o2", "open", "limit"), ("o2", "close", None)]  # fmt: skip
-    assert res.orders.select("ref", "status").rows() == [("o2", "filled")]
+    assert res.orders.select("ref", "kind", "status", "reason").rows() == [
+        ("o2", "limit", "filled", None), ("o3", "stop", "cancelled", "cancelled")]  # fmt: skip
+    with srv.client() as c:  # the stop order is gone from the server too
+        assert c.get("/trade/pending", headers=bearer(token)).json()["orders"] == []
+        assert c.get(f"/trade/pending/{res.ids['o3']}", headers=bearer(token)).status_code == 404
     assert res.rejections.height == 0 and runner.ctx.unanswered() == []
     assert all(e["seq"] is not None for e in res.raw_events)  # the server's own events
     stats = res.stats.row(0, named=True)
