@@ -28,6 +28,7 @@ from .live_book import us
 from .live_link import FIRST_DELAY, MAX_DELAY, Rest
 
 log = logging.getLogger("workbench.live")
+SETTLE = 0.5  # seconds between a lost answer and reading the server's state back
 
 
 @dataclass
@@ -87,8 +88,9 @@ def send(rest: Rest, call: Call, patience: float, stopping: threading.Event) -> 
             sent = True
         if time.monotonic() >= deadline or stopping.is_set():
             return Outcome("lost" if sent else "unsent", why=why)
-        log.warning("%s: %s; trying again in %.2f s", call.kind, why, delay)
-        if stopping.wait(delay):
+        wait = max(delay, SETTLE) if sent else delay  # a request on its way lands first
+        log.warning("%s: %s; trying again in %.2f s", call.kind, why, wait)
+        if stopping.wait(wait):
             return Outcome("lost" if sent else "unsent", why=why)
         delay = min(delay * 2, MAX_DELAY)
 
