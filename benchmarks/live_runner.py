@@ -7,7 +7,8 @@ every quote with one order: a market open, then its close at the next quote. Per
   runner's socket to the order's answer in the strategy's hands (REST call, engine,
   journal fsync, the engine's event back over /ws);
 - in the strategy: from the hook's start to the answer (the same minus the runner's own
-  queueing);
+  queueing), and of it the REST call alone (the server's answer; the rest is waiting for
+  the engine's event over /ws);
 - end to end: from the quote's exchange time (stamped by the fake when it published it) to
   the answer: the server's feed and the /ws push included.
 The last line is `ratio: <20 ms target / p99 quote -> order>`.
@@ -111,6 +112,18 @@ def main() -> None:
         strat = PingPong(box, args.warmup + args.orders)
         runner = LiveRunner(strat, srv.url, token=token, symbols=[SYM], sample_every=None)
         box.append(runner)
+        calls: list[float] = []  # each command's REST round trip
+        raw = runner.rest.raw
+
+        def timed(method: str, path: str, **kw: Any) -> Any:
+            t0 = time.perf_counter()
+            try:
+                return raw(method, path, **kw)
+            finally:
+                if method != "GET":
+                    calls.append(time.perf_counter() - t0)
+
+        runner.rest.raw = timed  # type: ignore[method-assign]
         wall = time.perf_counter()
         res = runner.run(duration=(args.warmup + args.orders) * args.every / 1000 * 4 + 30)
         wall = time.perf_counter() - wall
@@ -124,7 +137,10 @@ def main() -> None:
     sock, hook, e2e = ([r[i] * 1000 for r in rows] for i in range(3))
     print(f"{len(rows)} orders timed ({args.warmup} warm-up), a quote every {args.every:g} ms, "
           f"{res.quotes:,} quotes handled in {wall:.1f} s; {len(bad)} rejected")  # fmt: skip
-    for name, xs in (("quote -> order", sock), ("in the strategy", hook), ("end to end", e2e)):
+    rest = [x * 1000 for x in calls[args.warmup :]]
+    timed = (("quote -> order", sock), ("in the strategy", hook), ("  REST call", rest),
+             ("end to end", e2e))  # fmt: skip
+    for name, xs in timed:
         print(f"{name:16} p50 {statistics.median(xs):6.2f} ms  p99 {pct(xs, 99):6.2f} ms  "
               f"max {max(xs):6.2f} ms")  # fmt: skip
     print(f"target: p99 quote -> order < {TARGET_MS:g} ms")
