@@ -9,6 +9,7 @@ proxy that cuts the line or loses one answer. The server's own history (GET
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Iterator
 from decimal import Decimal
@@ -46,8 +47,13 @@ def quote(s: Server, market: Market, bid: str, runner: LiveRunner | None = None)
     """Publish bid / bid + 0.5; wait until the server (and the runner) handled it."""
     ask = str(Decimal(bid) + Decimal("0.5"))
     with s.client() as c:
-        market.set(SYM, bid, ask)
-        wait_price(c, SYM, bid)
+        for _ in range(20):  # sent again until it lands (a restarted server subscribes anew)
+            market.set(SYM, bid, ask)
+            with contextlib.suppress(AssertionError):
+                wait_price(c, SYM, bid, timeout=1.0)
+                break
+        else:
+            raise AssertionError(f"the server never had bid {bid}")
     if runner is not None:
         wait_until(lambda: (runner.quotes.get(SYM) or {}).get("bid") == Decimal(bid),
                    f"the runner to handle bid {bid}")  # fmt: skip
