@@ -5,6 +5,7 @@ the pool's forkserver), real pipes."""
 from __future__ import annotations
 
 import asyncio
+import multiprocessing as mp
 import os
 import signal
 import time
@@ -171,3 +172,23 @@ def test_merged_batches_keep_every_equity_point_and_the_newest_events() -> None:
     assert m["events"] == ev and m["skipped"] == 3 + 30
     after_reset = merge(m, batch(reset=True, pos=1))
     assert after_reset["reset"] and after_reset["pos"] == 1 and after_reset["events"] == []
+
+
+def test_a_page_that_leaves_while_its_worker_starts_frees_its_slot() -> None:
+    async def main() -> None:
+        pool = ReplayPool(1)
+        warm, _, _ = await _worker(pool)  # the forkserver is up: a start takes milliseconds
+        await warm.stop()
+        leaving = asyncio.create_task(pool.acquire(lambda _n: None))
+        await asyncio.sleep(0.005)  # inside the start (in a thread)
+        leaving.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await leaving
+        await _until(lambda: pool._taken == 0, "the slot to come back", 30)
+        await asyncio.sleep(1.0)  # a start under way has finished by now
+        await _until(lambda: not [p for p in mp.active_children() if p.name == "workbench-replay"],
+                     "the started worker to be stopped", 10)  # fmt: skip
+        w, _, _ = await _worker(pool)  # the slot serves the next page at once
+        await w.stop()
+
+    run(main())

@@ -61,6 +61,7 @@ class ReplayPage:
         self._pending: dict[str, Any] | None = None  # batches not applied yet, merged
         self._tables_at = 0.0
         self._connected = False
+        self._waiting: asyncio.Future[ReplayWorker] | None = None  # a place in the pool's line
         self.source = pn.widgets.MultiChoice(name="Recorded symbols", options=[], width=260)
         self.range = pn.widgets.DatetimeRangePicker(name="Time range (UTC)", width=330,
                                                     enable_seconds=True)  # fmt: skip
@@ -197,8 +198,12 @@ class ReplayPage:
                         f"replays: yours is queued ({ahead} ahead of it) and starts as soon as "
                         f"one frees.")  # fmt: skip
 
-        worker = await pool.acquire(queued)
-        if self.closed:  # the page went while it waited
+        self._waiting = asyncio.ensure_future(pool.acquire(queued))
+        try:
+            worker = await self._waiting
+        except asyncio.CancelledError:  # the page closed while it waited in line
+            return None
+        if self.closed:  # the page went while its worker started
             await worker.stop()
             return None
         worker.on_batch = self._arrived
@@ -350,6 +355,8 @@ class ReplayPage:
     async def close(self) -> None:
         """Stop the worker (the page closed, or its session was destroyed)."""
         self.closed = True
+        if self._waiting is not None:
+            self._waiting.cancel()  # out of the line, if it waits in it
         worker, self.worker = self.worker, None
         if worker is not None:
             await worker.stop()

@@ -210,6 +210,7 @@ class ReplayPool:
         self.queue: deque[tuple[asyncio.Future[None], Callable[[int], None]]] = deque()
         self._ctx: Any = None
         self._taken = 0  # slots held: running workers and those starting
+        self._tasks: set[asyncio.Future[Any]] = set()
 
     def context(self) -> Any:
         if self._ctx is None:
@@ -235,14 +236,34 @@ class ReplayPool:
                     self._hand_on()  # given a slot while leaving: pass it on
                 raise
         worker = ReplayWorker(self, asyncio.get_running_loop())
+        start = asyncio.ensure_future(asyncio.to_thread(worker.start))
         try:
-            await asyncio.to_thread(worker.start)
+            await asyncio.shield(start)
+        except asyncio.CancelledError:  # the page left while its worker started
+            start.add_done_callback(lambda _: self._spawn(self._discard(worker, start)))
+            raise
         except BaseException:
-            shutil.rmtree(worker.dir, ignore_errors=True)
-            self._hand_on()
+            self._failed(worker)
             raise
         self.running.add(worker)
         return worker
+
+    def _failed(self, worker: ReplayWorker) -> None:
+        shutil.rmtree(worker.dir, ignore_errors=True)
+        self._hand_on()
+
+    async def _discard(self, worker: ReplayWorker, start: asyncio.Future[None]) -> None:
+        """A worker nobody waits for any more: stopped once started."""
+        if start.cancelled() or start.exception() is not None:
+            self._failed(worker)
+            return
+        self.running.add(worker)
+        await worker.stop()
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     def _release(self, worker: ReplayWorker) -> None:
         if worker in self.running:
