@@ -13,6 +13,9 @@ fighting for this machine's two cores (they are users' browsers, on users' machi
 2. replay throughput: the server replays 9M stored simulated quotes as fast as it can;
    quotes/s over a fixed window with 0 and with 20 raw sessions. Target cost < 10 %.
 3. memory: server RSS before and after opening 20 Chromium pages, per page. < 5 MB.
+4. fairness (`_fairness.py`): ten live sessions beside one replay page playing at max
+   with a strategy, and without it: latency p99 < 150 ms, a new live page usable in
+   < 2 s, /health p99 < 100 ms. `dashboard_load.py fairness` runs only this one.
 The last line is `ratio: <100 ms ÷ p99 of the browser with 10 sessions>`.
 """
 
@@ -34,6 +37,7 @@ import websockets
 from playwright.sync_api import Browser, Page, sync_playwright
 
 sys.path.insert(0, str(Path(__file__).parent))
+from _fairness import fairness  # noqa: E402
 from _servers import Proc, free_port  # noqa: E402
 
 from workbench.feeds.backpack_client import now_us
@@ -263,6 +267,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as d, sync_playwright() as p:
         tmp = Path(d)
         browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=FLAGS)
+        for line in fairness(browser, tmp, start, open_pages, RawSessions, WATCH):
+            print(line)
+        if sys.argv[1:] == ["fairness"]:
+            return
         lat, raw = latency(browser, tmp, 1, 9)
         (b50, b99), (r50, r99) = pcts(lat), pcts(raw)
         print(f"latency, 10 sessions (1 Chromium + 9 raw): browser p50 {b50:.0f} ms, "
