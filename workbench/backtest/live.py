@@ -81,7 +81,8 @@ class LiveRunner(Commanding):
         me = self.rest.get("/auth/me")
         self.account = str(me["user"]["id"])
         known = [p["symbol"] for p in self.rest.get("/prices")["prices"]]
-        self.symbols = list(symbols) if symbols else known
+        declared = getattr(self.strategy, "symbols", None)  # Strategy.symbols, as backtests
+        self.symbols = list(symbols or declared or known)
         unknown = [s for s in self.symbols if s not in known]
         if unknown:
             raise ValueError(f"the server has no {unknown} (it has {known})")
