@@ -296,7 +296,7 @@ def test_bad_credentials_symbols_and_params_are_refused_saying_why(srv: Server) 
         symbols = ("NOPE_USDC",)  # what it trades, declared as for a backtest
 
     with pytest.raises(ValueError, match=r"the server has no \['NOPE_USDC'\]"):
-        run_live(Declared, srv.url, email="refused@example.com", password=PASSWORD)
+        run_live(Declared, srv.url, email="refused@example.com", password=PASSWORD, duration=3)
     with pytest.raises(TypeError, match="params= needs the strategy class"):
         run_live(Reenter(), srv.url, email="refused@example.com", password=PASSWORD,
                  params={"gap": "5"})  # fmt: skip
