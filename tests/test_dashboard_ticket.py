@@ -132,10 +132,10 @@ def test_the_preview_is_what_the_engine_fills(server: Server, market: Market, pa
     _fresh(market, api)
     _type(page, "Margin (USD)", "250")
     _type(page, "Leverage", "20")
-    ok = page.locator('[data-preview="ok"][data-margin="250"]')
+    ok = page.locator('[data-preview="ok"][data-pv-margin="250"]')
     wait_for(ok.count, "the preview of 250 USD at 20x")
     keys = ("price", "qty", "margin", "fee", "free-margin-after", "liquidation-price")
-    shown = {k: ok.first.get_attribute(f"data-{k}") for k in keys}
+    shown = {k: ok.first.get_attribute(f"data-pv-{k}") for k in keys}
     text = ok.first.inner_text()
     shot(page, "dashboard-ticket-preview")
     _fresh(market, api)  # the same prices: the order fills as previewed

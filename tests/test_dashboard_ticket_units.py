@@ -60,8 +60,8 @@ def _engine() -> Engine:
 def test_the_preview_shows_the_engines_figures_and_its_refusal() -> None:
     eng = _engine()
     ok = shown(preview(eng, "a", "BTC_USDC", "long", "20", margin="250", t=T0))
-    assert 'data-preview="ok"' in ok and 'data-qty="0.08333263"' in ok
-    assert "4,749.96 USD" in ok and 'data-liquidation-price="57000.47467978"' in ok
+    assert 'data-preview="ok"' in ok and 'data-pv-qty="0.08333263"' in ok
+    assert "4,749.96 USD" in ok and 'data-pv-liquidation-price="57000.47467978"' in ok
     short = shown(preview(eng, "a", "BTC_USDC", "long", "10", margin="9000", t=T0))
     assert (
         'data-preview="refused"' in short and 'data-preview-refusal="insufficient_margin"' in short
@@ -69,7 +69,7 @@ def test_the_preview_shows_the_engines_figures_and_its_refusal() -> None:
     assert "-4,000.75 USD" in short and 'class="num pv-value loss"' in short  # in red
     limit = shown(preview(eng, "a", "BTC_USDC", "long", "10", margin="100", kind="limit",
                           price="59000", t=T0))  # fmt: skip
-    assert "if filled at" in limit and 'data-price="59000.0"' in limit
+    assert "if filled at" in limit and 'data-pv-price="59000.0"' in limit
     nothing = shown(preview(eng, "a", "BTC_USDC", "long", "0", margin="100", t=T0))
     assert "leverage 0 is outside 1..100" in nothing and "fills at" not in nothing
 

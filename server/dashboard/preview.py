@@ -69,7 +69,7 @@ def check_html(problem: str) -> str:
 
 def preview_html(p: dict[str, Any]) -> str:
     """The engine's preview: the figures (exact in data-* attributes, money to the cent
-    on screen), and its refusal when it would refuse the order."""
+    on screen; `data-pv-*`), and its refusal when it would refuse the order."""
     refusal = ""
     if not p["ok"]:
         text, _ = answer({"type": "rejected", "reason": p["reason"], "message": p["message"]}, {})
@@ -95,9 +95,9 @@ def preview_html(p: dict[str, Any]) -> str:
         f'{short if key == "free_margin_after" else ""}" data-pv="{key}">{html.escape(text)}</div>'
         for label, text, key in rows
     )
+    exact = ("price", "qty", "margin", "fee", "free_margin_after", "liquidation_price")
     attrs = " ".join(
-        f'data-{key.replace("_", "-")}="{html.escape(str(p[key]) if p[key] is not None else "")}"'
-        for key in ("price", "qty", "margin", "fee", "free_margin_after", "liquidation_price")
+        f'data-pv-{key.replace("_", "-")}="{html.escape(str(p[key] or ""))}"' for key in exact
     )
     state = "ok" if p["ok"] else "refused"
     return (f'<div class="preview" data-preview="{state}" {attrs}>'
