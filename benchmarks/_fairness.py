@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from _servers import cpu_seconds
 from playwright.sync_api import Browser, Page
 
 from workbench.feeds.backpack_client import now_us
@@ -116,7 +117,7 @@ def _new_page(browser: Browser, url: str, token: str) -> tuple[float, Page]:
     return time.monotonic() - t, page
 
 
-def measure(browser: Browser, fake: FakeBackpackThread, url: str, open_pages: Any,
+def measure(browser: Browser, fake: FakeBackpackThread, url: str, pid: int, open_pages: Any,
             raw_sessions: Any, watch: str, replay: bool) -> dict[str, Any]:  # fmt: skip
     """One window of WINDOW_S with ten live sessions, with or without the replay."""
     (live,) = open_pages(browser, url, 1)
@@ -138,6 +139,7 @@ def measure(browser: Browser, fake: FakeBackpackThread, url: str, open_pages: An
     for th in threads:
         th.start()
     t0, opens, pages = time.monotonic(), [], []
+    cpu0 = cpu_seconds(pid)
     while (now := time.monotonic() - t0) < WINDOW_S:
         if rep is not None:
             rep.keep_going()
@@ -146,6 +148,7 @@ def measure(browser: Browser, fake: FakeBackpackThread, url: str, open_pages: An
             opens.append(took)
             pages.append(pg)
         time.sleep(0.1)
+    cpu = (cpu_seconds(pid) - cpu0) / (time.monotonic() - t0)
     stop.set()
     for th in threads:
         th.join()
@@ -157,7 +160,14 @@ def measure(browser: Browser, fake: FakeBackpackThread, url: str, open_pages: An
     plays = rep.plays if rep is not None else 0
     if rep is not None:
         rep.close()
-    return {"lat": lat, "raw": raw.lat, "health": health, "opens": opens, "plays": plays}
+    return {
+        "lat": lat,
+        "raw": raw.lat,
+        "health": health,
+        "opens": opens,
+        "plays": plays,
+        "cpu": cpu,
+    }
 
 
 def fairness(browser: Browser, tmp: Path, start: Any, open_pages: Any, raw_sessions: Any,
@@ -175,7 +185,8 @@ def fairness(browser: Browser, tmp: Path, start: Any, open_pages: Any, raw_sessi
         srv = start(data, "--feed", "backpack", "--backpack-url", fake.url)
         try:
             fake.wait_subscribed(["bookTicker.BTC_USDC"])
-            r = measure(browser, fake, srv.url, open_pages, raw_sessions, watch, replay)
+            r = measure(browser, fake, srv.url, srv.proc.pid, open_pages, raw_sessions, watch,
+                        replay)  # fmt: skip
         finally:
             srv.stop()
             fake.stop()
@@ -187,6 +198,8 @@ def fairness(browser: Browser, tmp: Path, start: Any, open_pages: Any, raw_sessi
             f"({len(r['lat'])} quotes); raw sessions p99 {p(r['raw'], 0.99):.0f} ms; "
             f"a new live page usable in {', '.join(f'{x:.2f}' for x in r['opens'])} s; "
             f"/health p50 {statistics.median(r['health']):.0f} ms, p99 "
-            f"{p(r['health'], 0.99):.0f} ms (targets: p99 < 150 ms, < 2 s, < 100 ms)"
+            f"{p(r['health'], 0.99):.0f} ms (targets: p99 < 150 ms, < 2 s, < 100 ms); "
+            f"the serving process used {100 * r['cpu']:.0f} % of a core; load average "
+            f"{os.getloadavg()[0]:.1f}"
         )
     return lines

@@ -4,6 +4,7 @@ the pool's forkserver), real pipes."""
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import multiprocessing as mp
 import os
@@ -16,6 +17,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from server.cli import worker_count
 from server.dashboard.player import export_tape, parquet_tape
 from server.dashboard.replay_batches import merge
 from server.dashboard.replay_pool import ReplayPool, ReplayWorker, WorkerGone
@@ -192,3 +194,12 @@ def test_a_page_that_leaves_while_its_worker_starts_frees_its_slot() -> None:
         await w.stop()
 
     run(main())
+
+
+def test_replay_workers_is_a_count_from_1_to_64() -> None:
+    assert worker_count("3") == 3
+    for bad in ("0", "65", "two", "-1", ""):
+        with pytest.raises(argparse.ArgumentTypeError, match=f"from 1 to 64, not {bad!r}"):
+            worker_count(bad)
+    with pytest.raises(ValueError, match="at least 1"):
+        ReplayPool(0)
