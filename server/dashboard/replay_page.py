@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import html
+import logging
 import time
 from datetime import UTC, datetime
 from functools import partial
@@ -31,6 +32,8 @@ from .replay_worker import STRATEGIES
 from .trader import WorkerTrader
 from .trading import TradingPanel
 from .view import CSS, account_html, html_pane
+
+log = logging.getLogger(__name__)
 
 SPEEDS = {"1×": 1.0, "10×": 10.0, "60×": 60.0, "600×": 600.0, "3600×": 3600.0, "max": 0.0}
 SIMULATED = "SIMULATED BTC_USDC (seeded random walk)"
@@ -176,6 +179,10 @@ class ReplayPage:
         except WorkerGone as e:
             self._later(self._say, str(e), True)
             return
+        except Exception as e:  # no worker could start, or the tape could not be written
+            log.exception("a replay could not load")
+            self._later(self._say, f"The replay could not load: {type(e).__name__}: {e}", True)
+            return
         finally:
             self._later(setattr, self.load, "disabled", False)
         if isinstance(info, str):
@@ -198,6 +205,7 @@ class ReplayPage:
                         f"replays: yours is queued ({ahead} ahead of it) and starts as soon as "
                         f"one frees.")  # fmt: skip
 
+        self._later(self._say, "Starting the replay's worker process…")
         self._waiting = asyncio.ensure_future(pool.acquire(queued))
         try:
             worker = await self._waiting
