@@ -7,7 +7,8 @@ sessions, as in the latency run) while one Chromium replay page plays SIM_BTC_US
 without the replay. Measured: quote→browser latency (the Chromium page, p50 and p99;
 the raw sessions' p99), /health answered every 100 ms from another thread (p99), and
 how long a new live page takes to be usable (its chart has a quote and its ticket's
-button is there), three times in the window.
+button is there), three times after the window (opening a page costs the server and
+this machine's Chromium a lot: measured apart, it does not blur the replay's effect).
 Targets: latency p99 < 150 ms, a new page < 2 s, /health p99 < 100 ms.
 """
 
@@ -31,7 +32,7 @@ from workbench.store.schema import connect
 from workbench.testing.backpack_frames import book_ticker_frame
 from workbench.testing.fake_backpack_thread import FakeBackpackThread
 
-WINDOW_S = 15.0
+WINDOW_S = 12.0  # the sessions watching; then the new pages open
 REPLAY = "SIM_BTC_USDC"
 STRATEGY = "bracket ±0.1 %, re-entered"
 READY = (
@@ -138,22 +139,29 @@ def measure(browser: Browser, fake: FakeBackpackThread, url: str, pid: int, open
                threading.Thread(target=_health, args=(url, stop, health))]  # fmt: skip
     for th in threads:
         th.start()
-    t0, opens, pages = time.monotonic(), [], []
-    cpu0 = cpu_seconds(pid)
-    while (now := time.monotonic() - t0) < WINDOW_S:
-        if rep is not None:
-            rep.keep_going()
-        if len(opens) < 3 and now > 3 + 4 * len(opens):
-            took, pg = _new_page(browser, url, tokens[len(opens)])
-            opens.append(took)
-            pages.append(pg)
-        time.sleep(0.1)
+
+    def keep_going(seconds: float) -> None:
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            if rep is not None:
+                rep.keep_going()
+            time.sleep(0.1)
+
+    # first the sessions only watch; then three new live pages open, one by one
+    t0, cpu0 = time.monotonic(), cpu_seconds(pid)
+    keep_going(WINDOW_S)
     cpu = (cpu_seconds(pid) - cpu0) / (time.monotonic() - t0)
+    time.sleep(0.3)
+    lat, raw_lat, health_lat = live.evaluate("window.lat")[1:], list(raw.lat), list(health)
+    opens, pages = [], []
+    for token in tokens:
+        took, pg = _new_page(browser, url, token)
+        opens.append(took)
+        pages.append(pg)
+        keep_going(1.0)
     stop.set()
     for th in threads:
         th.join()
-    time.sleep(0.5)
-    lat = live.evaluate("window.lat")[1:]
     raw.close()
     for pg in [live, *pages]:
         pg.context.close()
@@ -162,8 +170,8 @@ def measure(browser: Browser, fake: FakeBackpackThread, url: str, pid: int, open
         rep.close()
     return {
         "lat": lat,
-        "raw": raw.lat,
-        "health": health,
+        "raw": raw_lat,
+        "health": health_lat,
         "opens": opens,
         "plays": plays,
         "cpu": cpu,

@@ -90,6 +90,13 @@ def test_a_worker_plays_in_bounded_batches_trades_and_seeks_back() -> None:
                              "the end again")  # fmt: skip
         assert again["positions"][-1]["ref"] == opened["ref"]
         assert Decimal(again["figures"]["balance"]) == Decimal(state["balance"])
+        # Load again with the tape the worker holds: a fresh engine, no new read
+        n = len(batches)
+        info = await w.request("load", {"kind": "again"}, "none (trade by hand)", "cross", 1.0)
+        assert info["quotes"] == 36_000, info
+        fresh = await _until(lambda: next((b for b in batches[n:] if b["reset"]), None), "reset")
+        assert fresh["pos"] == 0 and fresh["positions"] == []
+        assert fresh["figures"]["margin_mode"] == "cross"
         await w.stop()
         assert exits == []  # a stop is not reported as a crash
         assert not w.proc.is_alive() and not w.dir.exists()
@@ -165,8 +172,9 @@ def test_merged_batches_keep_every_equity_point_and_the_newest_events() -> None:
 
     c1 = {"t": [1000, 2000], "open": [1, 2], "high": [1, 3], "low": [1, 2], "close": [1, 2]}
     c2 = {"t": [2000, 3000], "open": [2, 4], "high": [5, 4], "low": [2, 4], "close": [5, 4]}
+    older = [{"type": "opened", "n": -i} for i in range(1, 31)]
     ev = [{"type": "opened", "n": i} for i in range(EVENTS_PER_BATCH)]
-    m = merge(batch(candles=c1, equity=[(1, {})], events=ev[:30], pos=5, commanded=True),
+    m = merge(batch(candles=c1, equity=[(1, {})], events=older, pos=5, commanded=True),
               batch(candles=c2, equity=[(2, {})], events=ev, pos=9, skipped=3))  # fmt: skip
     assert m["candles"] == {"t": [1000, 2000, 3000], "open": [1, 2, 4], "high": [1, 5, 4],
                             "low": [1, 2, 4], "close": [1, 5, 4]}  # fmt: skip

@@ -5,7 +5,7 @@ The player, its engine and its strategy run in a worker process of the session's
 (replay_worker, from the pool in replay_pool), never in the serving process: a replay at
 full speed costs other users nothing but the batches this page shows. The page sends
 the worker its commands (load, play, speed, seek, trades) and shows the batches it
-streams back, at most ten a second. A worker is taken at Load, kept while paused, and
+streams back, at most five a second. A worker is taken at Load, kept while paused, and
 stopped when the page closes (its WebSocket gone) or its session is destroyed.
 """
 
@@ -29,6 +29,7 @@ from .player import ACCOUNT, export_tape, store_ranges
 from .replay_batches import merge
 from .replay_pool import ReplayWorker, WorkerGone
 from .replay_worker import STRATEGIES
+from .text import Text
 from .trader import WorkerTrader
 from .trading import TradingPanel
 from .view import CSS, account_html, html_pane
@@ -38,8 +39,10 @@ log = logging.getLogger(__name__)
 SPEEDS = {"1×": 1.0, "10×": 10.0, "60×": 60.0, "600×": 600.0, "3600×": 3600.0, "max": 0.0}
 SIMULATED = "SIMULATED BTC_USDC (seeded random walk)"
 WATCH_MS = 1000  # how often the page looks whether its browser is still there
-TABLES_S = 0.5  # account, positions and orders: at most this often, but at once after a
-# command (pandas styling a table costs milliseconds the other sessions wait for)
+# Positions and orders tables while playing: at most every TABLES_S (3x that at max), as a
+# styled table costs the event loop 30-40 ms that every session waits for; at once after
+# a command, a seek back, a pause or the end.
+TABLES_S = 2.0
 
 
 def _dt(t_us: int) -> datetime:
@@ -65,6 +68,8 @@ class ReplayPage:
         self._tables_at = 0.0
         self._connected = False
         self._waiting: asyncio.Future[ReplayWorker] | None = None  # a place in the pool's line
+        self._tape: tuple[Any, ...] | None = None  # what the worker holds: Load again reuses it
+        self._tape_worker: ReplayWorker | None = None
         self.source = pn.widgets.MultiChoice(name="Recorded symbols", options=[], width=260)
         self.range = pn.widgets.DatetimeRangePicker(name="Time range (UTC)", width=330,
                                                     enable_seconds=True)  # fmt: skip
@@ -76,16 +81,16 @@ class ReplayPage:
                                       margin=(22, 5), disabled=True)  # fmt: skip
         self.seek = pn.widgets.FloatSlider(name="Position", start=0, end=1, step=0.001, value=0,
                                            sizing_mode="stretch_width", disabled=True)  # fmt: skip
-        self.status = html_pane("", name="replay_status", sizing_mode="stretch_width")
+        self.status = Text("replay_status", sizing_mode="stretch_width")
         self.chart = PriceChart(height=330, name="replay_chart")
         self.equity = EquityChart()
-        self.account_strip = html_pane("", name="account", sizing_mode="stretch_width")
+        self.account_strip = Text("account", sizing_mode="stretch_width")
         self.trading = TradingPanel(WorkerTrader(lambda: self.worker), lambda: ACCOUNT,
                                     lambda: self.chart_symbol, self.chart,
                                     height=150)  # fmt: skip
         self.ticket = self.trading.ticket
         self.known = self.trading.known
-        self.alerts_pane = html_pane("", name="alerts", sizing_mode="stretch_width")
+        self.alerts_pane = Text("alerts", sizing_mode="stretch_width")
         self.load.on_click(self._load)
         self.play.param.watch(self._play_changed, "value")
         self.seek.param.watch(self._seeked, "value_throttled")
@@ -106,13 +111,13 @@ class ReplayPage:
                                   "padding": "6px 10px"})  # fmt: skip
         body = pn.Column(
             controls,
-            pn.Row(self.seek, self.status, sizing_mode="stretch_width"),
-            self.account_strip,
+            pn.Row(self.seek, self.status.panel, sizing_mode="stretch_width"),
+            self.account_strip.panel,
             pn.Row(pn.Column(pn.pane.Bokeh(self.chart.figure), pn.pane.Bokeh(self.equity.figure),
                              sizing_mode="stretch_width"), right, sizing_mode="stretch_width"),
             pn.Tabs(("Open positions", self.trading.positions_table),
                     ("Pending orders", self.trading.orders_table),
-                    ("Events", self.alerts_pane), dynamic=False, sizing_mode="stretch_width"),
+                    ("Events", self.alerts_pane.panel), dynamic=False, sizing_mode="stretch_width"),
             self.trading.editor.panel,
             sizing_mode="stretch_width",
         )  # fmt: skip
@@ -136,9 +141,10 @@ class ReplayPage:
         options = [s for s in self.ranges] + [SIMULATED]
         self.source.options = options
         self.source.value = [options[0]]
-        self._say("Pick symbols and a range, then Load." if self.ranges else
-                  "The tick store has no recorded quotes yet: the simulated market is offered "
-                  "(record with `workbench record`, or `workbench import` captures).")  # fmt: skip
+        self._later(self._say, "Pick symbols and a range, then Load." if self.ranges else
+                    "The tick store has no recorded quotes yet: the simulated market is "
+                    "offered (record with `workbench record`, or `workbench import` "
+                    "captures).")  # fmt: skip
 
     def _source_changed(self, event: Any) -> None:
         chosen = [s for s in event.new if s in self.ranges]
@@ -154,10 +160,10 @@ class ReplayPage:
     async def _load(self, _: object = None) -> None:
         chosen = list(self.source.value)
         if not chosen:
-            self._say("Pick at least one symbol.", error=True)
+            self._later(self._say, "Pick at least one symbol.", True)
             return
         if SIMULATED not in chosen and any(s not in self.ranges for s in chosen):
-            self._say("Pick symbols the tick store holds.", error=True)
+            self._later(self._say, "Pick symbols the tick store holds.", True)
             return
         self.play.value = False
         self.load.disabled = True
@@ -165,8 +171,11 @@ class ReplayPage:
             worker = await self._worker()
             if worker is None:
                 return
-            if SIMULATED in chosen:
-                source: dict[str, Any] = {"kind": "simulated"}
+            key = (tuple(chosen), None if SIMULATED in chosen else tuple(self.range.value))
+            if key == self._tape and worker is self._tape_worker:
+                source: dict[str, Any] = {"kind": "again"}  # the worker has it: no new read
+            elif SIMULATED in chosen:
+                source = {"kind": "simulated"}
             else:
                 lo, hi = self.range.value
                 path = worker.dir / "tape.parquet"
@@ -174,8 +183,11 @@ class ReplayPage:
                                         _us(lo), _us(hi), path)  # fmt: skip
                 source = {"kind": "parquet", "path": str(path), "symbols": chosen}
             self._later(self._say, "Loading…")
+            self._tape = None
             info = await worker.request("load", source, self.strategy.value, self.mode.value,
                                         SPEEDS[self.speed.value])  # fmt: skip
+            if not isinstance(info, str):
+                self._tape, self._tape_worker = key, worker
         except WorkerGone as e:
             self._later(self._say, str(e), True)
             return
@@ -280,10 +292,12 @@ class ReplayPage:
         for t_ms, figures in b["equity"]:
             self.equity.add(t_ms, figures)
         self._events(b["events"], b["skipped"])
+        self.account_strip.object = account_html(b["figures"], b["positions"])
         now = time.monotonic()
-        if b["commanded"] or b["reset"] or now - self._tables_at >= TABLES_S:
+        still = not b["playing"] or b["done"]  # paused or ended: show where it stopped
+        every = TABLES_S * (3 if self.speed.value == "max" else 1)
+        if b["commanded"] or b["reset"] or still or now - self._tables_at >= every:
             self._tables_at = now
-            self.account_strip.object = account_html(b["figures"], b["positions"])
             self.trading.show_positions(b["positions"], b["quotes"])
             self.trading.show_orders(b["orders"])
         pos, total = b["pos"], b["total"]

@@ -29,10 +29,10 @@ from .producer import SCALE, Candles
 from .trader import ReplayTrader
 
 NICE = 10  # added to the worker's niceness: the serving process keeps its share of the CPU
-BATCH_S = 0.1  # at most ten batches a second to a page
+BATCH_S = 0.2  # at most five batches a second to a page
 PACE_S = 0.02  # how often a paced replay (1×..3600×) feeds what is due
 STEP_QUOTES = 20_000  # quotes fed at most between two looks at the pipe
-EVENTS_PER_BATCH = 50  # the newest events a batch carries; older ones are only counted
+EVENTS_PER_BATCH = 20  # the newest events a batch carries; older ones are only counted
 FRAMES = (1, 5, 15, 60, 300, 900, 3600)  # candle seconds: the first giving <= 400 candles
 TRADER_CALLS = frozenset({"open", "order", "cancel", "modify", "close", "now", "preview"})
 
@@ -158,7 +158,11 @@ class Worker:
         self.conn.send(("answer", rid, value))
 
     def _load(self, source: dict[str, Any], strategy: str, mode: str, speed: float) -> Any:
-        if source["kind"] == "simulated":
+        if source["kind"] == "again":
+            if self.player is None:
+                return "No tape to load again."
+            tape = self.player.tape
+        elif source["kind"] == "simulated":
             tape = synthetic_tape()
         else:
             path = Path(source["path"])
