@@ -22,6 +22,8 @@ from server.dashboard.player import export_tape, parquet_tape
 from server.dashboard.replay_batches import merge
 from server.dashboard.replay_pool import ReplayPool, ReplayWorker, WorkerGone
 from server.dashboard.replay_worker import BATCH_S, EVENTS_PER_BATCH
+from server.dashboard.trader import WorkerTrader
+from workbench.engine import KEEP
 from workbench.feeds.synthetic import SyntheticFeed
 from workbench.store.reader import iter_quotes
 from workbench.store.schema import connect
@@ -78,6 +80,19 @@ def test_a_worker_plays_in_bounded_batches_trades_and_seeks_back() -> None:
         bad = await w.request("call", "open", ["replay", "SIM_BTC_USDC", "up", "5"],
                               {"margin": "50"})  # fmt: skip
         assert bad["type"] == "rejected", bad
+        # the page's WorkerTrader: the ticket's preview and a close, answered by the worker
+        trader = WorkerTrader(lambda: w)
+        pv = await trader.preview("replay", "SIM_BTC_USDC", side="long", leverage="10",
+                                  margin="100")  # fmt: skip
+        assert pv["ok"] and Decimal(pv["qty"]) > 0, pv
+        # KEEP (a sentinel object) cannot cross a pipe: it is left out, the field kept
+        moved = await trader.modify("replay", opened["ref"], take_profit=KEEP, stop_loss=KEEP,
+                                    trailing_stop="50")  # fmt: skip
+        assert moved["type"] == "modified" and Decimal(moved["trailing_stop"]) == 50, moved
+        nobody = await WorkerTrader(lambda: None).preview("replay", "SIM_BTC_USDC", side="long",
+                                                          leverage="10", margin="1")  # fmt: skip
+        assert nobody == {"ok": False, "reason": "no_price",
+                          "message": "load and play a replay first"}  # fmt: skip
         assert await w.request("call", "now", [], {}) == end["t"]
         # back to the middle and to the end again: the same state (the hand trade too)
         n = len(batches)
