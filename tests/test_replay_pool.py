@@ -199,13 +199,22 @@ def test_merged_batches_keep_every_equity_point_and_the_newest_events() -> None:
     assert after_reset["reset"] and after_reset["pos"] == 1 and after_reset["events"] == []
 
 
-def test_a_page_that_leaves_while_its_worker_starts_frees_its_slot() -> None:
+def test_a_page_that_leaves_while_its_worker_starts_frees_its_slot(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    started = ReplayWorker.start
+
+    def slow_start(self: ReplayWorker) -> None:  # a start that takes a while (a busy host)
+        time.sleep(0.3)
+        started(self)
+
     async def main() -> None:
         pool = ReplayPool(1)
-        warm, _, _ = await _worker(pool)  # the forkserver is up: a start takes milliseconds
+        warm, _, _ = await _worker(pool)  # the forkserver is up
         await warm.stop()
+        monkeypatch.setattr(ReplayWorker, "start", slow_start)
         leaving = asyncio.create_task(pool.acquire(lambda _n: None))
-        await asyncio.sleep(0.005)  # inside the start (in a thread)
+        await asyncio.sleep(0.1)  # inside the start (in a thread)
         leaving.cancel()
         with pytest.raises(asyncio.CancelledError):
             await leaving
