@@ -150,3 +150,12 @@ def test_compare_equity_overlays_returns(result: Any) -> None:
     assert lines[0][-1] == pytest.approx(2.7)  # % of 1000
     assert lines[1][-1] == pytest.approx(27 / 2000 * 100)
     assert [i.label["value"] for i in fig.legend.items] == ["1000", "2000"]
+
+
+def test_the_report_stays_inline_when_panel_is_imported(result: Any, tmp_path: Path) -> None:
+    """Panel registers external scripts with Bokeh when imported (a notebook, the server, a
+    full test run): the report must not link them, or it breaks offline."""
+    import panel  # noqa: F401
+
+    page = result.report(tmp_path / "report.html").read_text()
+    assert "<script src=" not in page and "<link " not in page

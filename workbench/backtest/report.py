@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 import os
+import re
 import uuid
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -187,6 +188,10 @@ def write_report(
     page = file_html(
         report_layout(result, symbol=symbol, account=account, title=title), INLINE, title
     )
+    # Bokeh adds the external scripts and stylesheets of every model class imported in this
+    # process (Panel's, once a notebook or the server imported it), though the report uses
+    # none of them: as links they would break the page offline. Plain bokeh is all inline.
+    page = _EXTERNAL.sub("", page)
     tmp = out.with_name(f".{out.name}.{uuid.uuid4().hex[:8]}")
     try:
         tmp.write_text(page, encoding="utf-8")
@@ -194,3 +199,6 @@ def write_report(
     finally:
         tmp.unlink(missing_ok=True)
     return out
+
+
+_EXTERNAL = re.compile(r'<script[^>]*\ssrc="[^"]*"[^>]*>\s*</script>\s*|<link\s[^>]*>\s*')
