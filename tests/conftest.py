@@ -35,8 +35,9 @@ def market() -> Iterator[Market]:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory, market: Market) -> Iterator[Server]:
     """A real `workbench serve` on `market`, LIVE with BTC_USDC at 60000 / 60000.5."""
+    # a loaded machine can keep the fake quiet for seconds: no SIMULATED fallback meanwhile
     srv = start_server(tmp_path_factory.mktemp("served") / "data", feed="backpack",
-                       backpack_url=market.url)  # fmt: skip
+                       backpack_url=market.url, extra=["--fallback-after", "120"])  # fmt: skip
     try:
         market.fake.wait_subscribed(["bookTicker.BTC_USDC"])
         with srv.client() as c:
