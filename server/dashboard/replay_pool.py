@@ -187,7 +187,9 @@ class ReplayWorker:
     async def stop(self) -> None:
         """Tell the worker to stop; kill it if it has not within STOP_WAIT_S."""
         self.stopping = True
-        if self.gone is None and self.proc is not None:
+        if self.proc is None:  # never started: nothing to wait for
+            return
+        if self.gone is None:
             self._out.put(("stop",))
             try:
                 await asyncio.wait_for(self._ended.wait(), STOP_WAIT_S)
