@@ -32,18 +32,14 @@ from ..engine.snapshot import encode, state_dict
 from ..money import fmt_price
 from .journal import JournalWriter
 from .replies import LoopReply, fail, settle
-from .sink import QuoteColumns, QuoteTuple
+from .sink import QuoteTuple
 from .snapshots import SnapshotStore
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 Event = dict[str, Any]
-MAX_BATCH = 4096  # inputs the engine thread takes at once
-#: Quotes the engine thread takes into one batch (more wait for the next): a batch is
-#: journaled, answered and handed on as one, so this bounds how long a command queued
-#: behind a burst of quotes waits, and what one hand-over brings the event loop.
-MAX_BATCH_QUOTES = 8192
+MAX_BATCH = 4096
 
 
 @dataclass
@@ -70,7 +66,7 @@ class _Batch:
     lines: list[str] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
     answers: list[tuple[Future[Any], Any, BaseException | None]] = field(default_factory=list)
-    quotes: QuoteColumns = field(default_factory=QuoteColumns)
+    quotes: list[QuoteTuple] = field(default_factory=list)
     commands: list[tuple[int, dict[str, Any]]] = field(default_factory=list)  # (index, record)
     index: int = 0  # journal index of the last record in this batch
     snapshot: dict[str, Any] | None = None  # state after `index`, to be written
@@ -110,12 +106,11 @@ class Sequencer:
     """Owns `engine` from `start()` on: nothing else may touch it but through here.
 
     After each fsync the commit thread answers the callers, then calls
-    `on_publish(events, quotes)` (fan-out to sockets; `quotes` the group's applied quotes
-    as `QuoteColumns`) and `on_durable(events, commands, index)` (the history's queue;
-    commands are (journal index, record) pairs): neither may block.
-    `before_snapshot(index)` runs on the snapshot thread before a snapshot of the state
-    after record `index` is written (the history waits to have stored that far, so a
-    snapshot is never ahead of the history).
+    `on_publish(events, quotes)` (fan-out to sockets) and `on_durable(events, commands,
+    index)` (the history's queue; commands are (journal index, record) pairs): neither may
+    block. `before_snapshot(index)` runs on the snapshot thread before a snapshot of the
+    state after record `index` is written (the history waits to have stored that far, so
+    a snapshot is never ahead of the history).
     """
 
     def __init__(
@@ -129,7 +124,7 @@ class Sequencer:
             lambda events, commands, index: None
         ),
         before_snapshot: Callable[[int], Any] = lambda index: None,
-        on_publish: Callable[[list[Event], QuoteColumns], None] = lambda e, q: None,
+        on_publish: Callable[[list[Event], list[QuoteTuple]], None] = lambda e, q: None,
         snapshot_every: int = 200_000,
         snapshot_seconds: float = 300.0,
     ) -> None:
@@ -234,15 +229,11 @@ class Sequencer:
         while True:
             item = inbox.get()
             items = [item]
-            quotes = len(item.quotes) if isinstance(item, _Quotes) else 0
-            while len(items) < MAX_BATCH and quotes < MAX_BATCH_QUOTES:
+            while len(items) < MAX_BATCH:
                 try:
-                    it = inbox.get_nowait()
+                    items.append(inbox.get_nowait())
                 except queue.Empty:
                     break
-                items.append(it)
-                if isinstance(it, _Quotes):
-                    quotes += len(it.quotes)
             batch = _Batch()
             stop = None
             for it in items:
@@ -345,10 +336,10 @@ class Sequencer:
                 f'{{"t": {t}, "type": "quote", "symbol": "{sym}", '
                 f'"bid": "{fmt_price(bid)}", "ask": "{fmt_price(ask)}"}}'
             )
+            batch.quotes.append((sym, t, bid, ask))
         if not sids:
             return
         eng.feed_quotes(sids, ts, bids, asks)
-        batch.quotes.add(self.symbols, sids, ts, bids, asks)
         self.index += len(sids)
         self.stats.inputs += len(sids)
         self.stats.quotes += len(sids)
@@ -395,7 +386,7 @@ class Sequencer:
         events = [e for b in batches for e in b.events]
         commands = [c for b in batches for c in b.commands]
         self.durable_index = batches[-1].index
-        quotes = batches[0].quotes if len(batches) == 1 else QuoteColumns()
+        quotes: list[QuoteTuple] = []
         by_loop: dict[asyncio.AbstractEventLoop, list[Any]] = {}
         for b in batches:
             for fut, value, err in b.answers:
@@ -406,8 +397,7 @@ class Sequencer:
                         fut.set_exception(err)
                     else:
                         fut.set_result(value)
-            if b.quotes is not quotes:
-                quotes.extend(b.quotes)
+            quotes.extend(b.quotes)
         for loop, answers in by_loop.items():
             with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits any more
                 loop.call_soon_threadsafe(settle, answers)
