@@ -9,6 +9,8 @@ import asyncio
 import multiprocessing as mp
 import os
 import signal
+import subprocess
+import sys
 import time
 from decimal import Decimal
 from pathlib import Path
@@ -151,18 +153,52 @@ def test_the_cap_queues_the_next_page_and_a_killed_worker_frees_its_slot() -> No
     run(main())
 
 
-def test_a_worker_whose_server_goes_exits_on_its_own() -> None:
-    async def main() -> None:
-        pool = ReplayPool(1)
-        w, _, _ = await _worker(pool)
-        await w.request("load", {"kind": "simulated"}, BRACKET, "isolated", 0.0)
-        w.stopping = True
-        assert w.conn is not None
-        w.conn.close()  # as when the serving process dies: the pipe closes
-        await _until(lambda: not w.proc.is_alive(), "the orphaned worker to exit", 10)
-        assert w.proc.exitcode == 0
+SERVING = """
+import asyncio, sys
+from server.dashboard.replay_pool import ReplayPool
 
-    run(main())
+async def main():
+    w = await ReplayPool(1).acquire(lambda _n: None)
+    await w.request("load", {"kind": "simulated"}, sys.argv[1], "isolated", 0.0)
+    print(w.pid, flush=True)
+    await asyncio.sleep(600)
+
+if __name__ == "__main__":
+    asyncio.run(main())
+"""
+
+
+def _gone(pid: int) -> bool:
+    """No such process, or only its zombie (a reaper may be slow to collect it)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] in ("Z", "X")
+    except FileNotFoundError:
+        return True
+
+
+def test_a_worker_whose_server_goes_exits_on_its_own(tmp_path: Path) -> None:
+    script = tmp_path / "serving.py"
+    script.write_text(SERVING)
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    server = subprocess.Popen([sys.executable, str(script), BRACKET], cwd=root, env=env,
+                              stdout=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        assert server.stdout is not None
+        pid = int(server.stdout.readline())
+        assert not _gone(pid)
+        time.sleep(1.5)
+        assert not _gone(pid), "the worker lives while its server does"
+        server.kill()  # as when the serving process dies: the kernel closes its pipes
+        server.wait(10)
+        deadline = time.monotonic() + 15
+        while not _gone(pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert _gone(pid), "the orphaned worker lives on"
+    finally:
+        server.kill()
+        server.wait(10)
 
 
 def test_a_tape_handed_over_as_parquet_is_the_stored_tape(tmp_path: Path) -> None:
@@ -212,6 +248,7 @@ def test_a_page_that_leaves_while_its_worker_starts_frees_its_slot(
         pool = ReplayPool(1)
         warm, _, _ = await _worker(pool)  # the forkserver is up
         await warm.stop()
+        before = {p.pid for p in mp.active_children()}
         monkeypatch.setattr(ReplayWorker, "start", slow_start)
         leaving = asyncio.create_task(pool.acquire(lambda _n: None))
         await asyncio.sleep(0.1)  # inside the start (in a thread)
@@ -220,7 +257,8 @@ def test_a_page_that_leaves_while_its_worker_starts_frees_its_slot(
             await leaving
         await _until(lambda: pool._taken == 0, "the slot to come back", 30)
         await asyncio.sleep(1.0)  # a start under way has finished by now
-        await _until(lambda: not [p for p in mp.active_children() if p.name == "workbench-replay"],
+        await _until(lambda: not [p for p in mp.active_children()
+                                  if p.name == "workbench-replay" and p.pid not in before],
                      "the started worker to be stopped", 10)  # fmt: skip
         w, _, _ = await _worker(pool)  # the slot serves the next page at once
         await w.stop()
