@@ -31,6 +31,7 @@ from .config import ServerConfig, register_limit_from_env
 from .csrf import CrossSiteGuard, document
 from .dashboard import attach, detach, mount
 from .hub import Hub
+from .looplag import LoopLag
 from .peers import parse_proxies
 from .routes import auth, balance, market, pending, trade, ws
 from .security_headers import SecurityHeaders
@@ -111,6 +112,8 @@ def create_app(config: ServerConfig, *, say: Callable[[str], object] = print) ->
         state = await asyncio.to_thread(_open_state, config)
         state.hub.bind(asyncio.get_running_loop())
         app.state.server = state
+        app.state.loop_lag = lag = LoopLag()  # /health: how late the event loop runs
+        lag.start()
         await _reconcile_accounts(state, say)
         bids = await state.desk.read(
             lambda e: {s: e.books[i].bid for s, i in e.symbols.items() if e.books[i].t >= 0}
@@ -159,6 +162,7 @@ def create_app(config: ServerConfig, *, say: Callable[[str], object] = print) ->
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await asyncio.wait_for(task, 10)
             await asyncio.to_thread(_close_state, state)
+            await lag.stop()
             gc.unfreeze()
 
     app = FastAPI(

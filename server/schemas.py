@@ -239,3 +239,4 @@ class HealthOut(BaseModel):
     engine: dict[str, Any]
     database: dict[str, Any]
     dashboard: dict[str, Any] | None = None
+    event_loop: dict[str, Any] | None = None  # {"lag_ms": {p50_ms, p99_ms, max_ms, ...}}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 
 from workbench.candles import candles
 from workbench.money import fmt_decimal
@@ -68,8 +68,12 @@ async def prices(state: State) -> dict:
 
 
 @router.get("/health", response_model=HealthOut)
-async def health(state: State) -> dict:
-    """Feed state (LIVE, REPLAY or SIMULATED; last quote age), engine and database state."""
+async def health(state: State, request: Request) -> dict:
+    """Feed state (LIVE, REPLAY or SIMULATED; last quote age), engine and database state,
+    and how late the event loop ran over the last minute (`event_loop.lag_ms`)."""
+    # measured before this request waits for the engine, as the request found the loop
+    lag = getattr(request.app.state, "loop_lag", None)
+    event_loop = {"lag_ms": lag.summary() if lag is not None else None}
     seq = state.live.sequencer
     assert seq is not None
     engine = await state.desk.read(lambda e: {
@@ -95,4 +99,4 @@ async def health(state: State) -> dict:
         "pushes": dash.producer.pushes,
     }  # fmt: skip
     return {"status": "ok" if ok else "degraded", "feed": feed, "engine": engine,
-            "database": database, "dashboard": dashboard}  # fmt: skip
+            "database": database, "dashboard": dashboard, "event_loop": event_loop}  # fmt: skip
