@@ -9,6 +9,7 @@ from bokeh.models import ColumnDataSource, DataRange1d, HoverTool, LabelSet, Sca
 from bokeh.plotting import figure
 
 from . import lines
+from .ranges import Placeholder
 
 UP, DOWN = "#26a69a", "#ef5350"
 BG = "#131722"
@@ -64,7 +65,8 @@ class PriceChart:
         assert isinstance(marks.glyph, Scatter)
         fig.add_tools(HoverTool(renderers=[marks], tooltips=[("", "@label")]))
         # the price scale follows the prices; the lines join it only when asked (fit_levels)
-        self._prices = [wicks, self.bars, bid, ask, marks]
+        self._empty = Placeholder(fig)  # the ranges of an empty chart (no NaN ranges)
+        self._prices = [wicks, self.bars, bid, ask, marks, self._empty.renderer]
         self._spans = spans
         fig.x_range = DataRange1d(renderers=list(self._prices))
         fig.y_range = DataRange1d(renderers=list(self._prices))
@@ -82,6 +84,7 @@ class PriceChart:
                                                                 strict=True)]  # fmt: skip
         self.candles.data = data
         self.quotes.data = {"t": [], "bid": [], "ask": []}
+        self._empty.show(not data["t"])
         self.bars.glyph.width = seconds * 1000 * 0.7  # type: ignore[attr-defined]
 
     def candle(self, tail: dict[str, list[Any]]) -> None:
@@ -101,9 +104,11 @@ class PriceChart:
                     new[k].append(v)
                 new["color"].append(color)
         if new["t"]:
+            self._empty.show(False)
             self.candles.stream(new, rollover=KEEP_CANDLES)
 
     def quote(self, t_ms: float, bid: float, ask: float) -> None:
+        self._empty.show(False)
         self.quotes.stream({"t": [t_ms], "bid": [bid], "ask": [ask]}, rollover=KEEP_QUOTES)
 
     def mark(self, t_ms: float, price: float, kind: str, label: str) -> None:

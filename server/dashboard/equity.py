@@ -9,6 +9,7 @@ from bokeh.models import ColumnDataSource, DataRange1d, LinearAxis
 from bokeh.plotting import figure
 
 from .chart import BG
+from .ranges import Placeholder
 
 KEEP_POINTS = 5000
 
@@ -28,8 +29,11 @@ class EquityChart:
                       legend_label="equity")  # fmt: skip
         lvl = fig.line("t", "level", source=self.source, color="#ffb74d", alpha=0.7,
                        y_range_name="level", legend_label="margin level %")  # fmt: skip
-        fig.y_range = DataRange1d(renderers=[eq])
-        fig.extra_y_ranges = {"level": DataRange1d(renderers=[lvl])}
+        fig.extra_y_ranges = {"level": DataRange1d()}
+        # the ranges of an empty chart follow these (no NaN ranges)
+        self._empty = (Placeholder(fig), Placeholder(fig, "level"))
+        fig.y_range = DataRange1d(renderers=[eq, self._empty[0].renderer])
+        fig.extra_y_ranges["level"].renderers = [lvl, self._empty[1].renderer]
         fig.add_layout(LinearAxis(y_range_name="level"), "left")
         fig.legend.location = "top_left"
         fig.legend.background_fill_alpha = 0.3
@@ -39,10 +43,15 @@ class EquityChart:
 
     def clear(self) -> None:
         self.source.data = {"t": [], "equity": [], "level": []}
+        for p in self._empty:
+            p.show(True)
 
     def add(self, t_ms: float, figures: dict[str, Any]) -> None:
         """One point: the account's figures at engine time t (ms)."""
         lvl = figures["margin_level"]
         level = float(lvl) if lvl is not None else np.nan
         point = {"t": [t_ms], "equity": [float(figures["equity"])], "level": [level]}
+        self._empty[0].show(False)
+        if level == level:  # a margin level (NaN without positions)
+            self._empty[1].show(False)
         self.source.stream(point, rollover=KEEP_POINTS)
