@@ -30,6 +30,7 @@ from .auth import LoginThrottle, RateLimiter, TokenService, load_secret
 from .config import ServerConfig, register_limit_from_env
 from .csrf import CrossSiteGuard, document
 from .dashboard import attach, detach, mount
+from .fastlane import FastLane
 from .hub import Hub
 from .looplag import LoopLag
 from .peers import parse_proxies
@@ -171,6 +172,8 @@ def create_app(config: ServerConfig, *, say: Callable[[str], object] = print) ->
         description="Paper-trade leveraged CFDs on live crypto prices, on the workbench's "
         "exact, deterministic engine. Money and prices are decimal strings.",
         lifespan=lifespan,
+        # no OpenTelemetry here: else FastAPI asks its global providers on every request
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     errors.install(app)
     for module in (auth, trade, pending, balance, market, ws):
@@ -191,6 +194,8 @@ def create_app(config: ServerConfig, *, say: Callable[[str], object] = print) ->
     dash = None
     if config.dashboard:
         dash = mount(app, config, load_secret(config.data_dir))
+    # the plain open and close calls answered without FastAPI's machinery (fastlane.py)
+    app.add_middleware(FastLane, api=app)
     app.add_middleware(BodyLimit, limit=config.max_body_bytes)
     app.add_middleware(SecurityHeaders)  # outermost: every response has them
     return app

@@ -240,3 +240,4 @@ class HealthOut(BaseModel):
     database: dict[str, Any]
     dashboard: dict[str, Any] | None = None
     event_loop: dict[str, Any] | None = None  # {"lag_ms": {p50_ms, p99_ms, max_ms, ...}}
+    api: dict[str, Any] | None = None  # {"fast_lane": calls answered on the lean path}

@@ -74,6 +74,7 @@ async def health(state: State, request: Request) -> dict:
     # measured before this request waits for the engine, as the request found the loop
     lag = getattr(request.app.state, "loop_lag", None)
     event_loop = {"lag_ms": lag.summary() if lag is not None else None}
+    lane = getattr(request.app.state, "fast_lane", None)
     seq = state.live.sequencer
     assert seq is not None
     engine = await state.desk.read(lambda e: {
@@ -99,4 +100,5 @@ async def health(state: State, request: Request) -> dict:
         "pushes": dash.producer.pushes,
     }  # fmt: skip
     return {"status": "ok" if ok else "degraded", "feed": feed, "engine": engine,
-            "database": database, "dashboard": dashboard, "event_loop": event_loop}  # fmt: skip
+            "database": database, "dashboard": dashboard, "event_loop": event_loop,
+            "api": {"fast_lane": lane.taken if lane is not None else 0}}  # fmt: skip
