@@ -36,6 +36,7 @@ from .guard import OriginGuard, destroy_lost_sessions, no_remote_fonts
 from .producer import Producer
 from .replay_pool import ReplayPool
 from .sessions import NO_COOKIES, SessionGuard, bind_sessions, opening_binding
+from .ws_mend import mend_page_sockets
 
 log = logging.getLogger(__name__)
 
@@ -134,6 +135,7 @@ async def attach(app: FastAPI, dash: Dashboards) -> None:
 
     destroy_lost_sessions()
     no_remote_fonts()
+    mend_page_sockets()
     pn.extension("tabulator", notifications=True)
     app.router.routes[:] = [
         r for r in app.router.routes if not (isinstance(r, APIRoute) and r.path in TITLES)
