@@ -30,6 +30,7 @@ from .auth import LoginThrottle, RateLimiter, TokenService, load_secret
 from .config import ServerConfig, register_limit_from_env
 from .csrf import CrossSiteGuard, document
 from .dashboard import attach, detach, mount
+from .dashboard.chart_backfill import start as backfill_klines
 from .fastlane import FastLane
 from .hub import Hub
 from .looplag import LoopLag
@@ -132,6 +133,7 @@ def create_app(config: ServerConfig, *, say: Callable[[str], object] = print) ->
             dash.producer.start()
             state.live.add_publisher(dash.producer.collect)
             dash.attaching = asyncio.create_task(attach(app, dash), name="dashboards")
+            backfill_klines(state)  # the charts' recent 1m klines, in a daemon thread
         # What is alive now (the engine's positions, the imported modules) lives as long as
         # the process: keep it out of the collector (no full collection first: with 100k
         # positions that alone takes a second), and collect the young less often.

@@ -21,6 +21,7 @@ from workbench.money import fmt_price
 
 from ..orders import closed_order
 from .chart import PriceChart
+from .chart_past import ChartPast
 from .context import Dashboards
 from .login import LOGOUT_JS, LoginCard
 from .messages import notice, order_what
@@ -57,6 +58,7 @@ class LivePage:
         self.quote_box = html_pane("", name="quote_box", css_classes=["quote-box"])
         self.feed = html_pane(self._feed_html(dash.state.feed_status()), name="feed")
         self.chart = PriceChart(height=470)
+        self.past = ChartPast(dash, self.chart, self.doc)  # stored candles, marks (M3)
         self.trading = TradingPanel(DeskTrader(dash.state.desk), lambda: self.account,
                                     lambda: self.symbol.value, self.chart)  # fmt: skip
         self.ticket = self.trading.ticket
@@ -103,9 +105,7 @@ class LivePage:
         return pn.Column(
             self.account_strip,
             pn.Row(
-                pn.Column(
-                    chart_head, pn.pane.Bokeh(self.chart.figure), sizing_mode="stretch_width"
-                ),
+                pn.Column(chart_head, self.chart.panel, sizing_mode="stretch_width"),
                 ticket_card,
                 sizing_mode="stretch_width",
             ),  # fmt: skip
@@ -164,6 +164,7 @@ class LivePage:
         self.logout.visible = self.dash.local_account is None
         self._show_login_or_trading()
         self.ticket.refresh()
+        self.past.marks(account, self.symbol.value)
 
     def _logout(self, _: object = None) -> None:
         self.login.end()
@@ -194,6 +195,7 @@ class LivePage:
             self._feed = push.feed
             self.feed.object = self._feed_html(push.feed)
             self.ticket.feed(push.feed)
+            self.past.feed(push.feed)
         if self.account is None:
             return
         for ev in push.events:
@@ -256,6 +258,7 @@ class LivePage:
         frame = self.frame.value
         self.chart.reset(self.dash.producer.history(self.symbol.value, frame), FRAMES[frame])
         self.chart.clear_marks()
+        self.past.load(self.symbol.value, frame, FRAMES[frame], self.account)
         self.trading.redraw()
         if self.symbol.value in self.prices:
             self._show_quote(self.symbol.value)

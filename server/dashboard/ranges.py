@@ -1,4 +1,5 @@
-"""A placeholder point for the auto-ranges of a chart that has no data yet.
+"""A placeholder point for the auto-ranges of a chart that has no data yet, and the
+date axis of a time chart.
 
 A Bokeh `DataRange1d` over renderers without data has no bounds, so BokehJS logs
 "could not set initial ranges" at every render of the chart: a replay page waiting for
@@ -12,7 +13,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from bokeh.models import ColumnDataSource
+from bokeh.models import ColumnDataSource, DatetimeTickFormatter
 
 
 class Placeholder:
@@ -33,3 +34,14 @@ class Placeholder:
         if on != self.on:
             self.on = on
             self.source.data = self._point() if on else {"x": [], "y": []}
+
+
+def date_axis(fig: Any) -> None:
+    """Times on `fig`'s x axis as clock times, with the date below the first tick, at any
+    zoom: never Bokeh's bare "738500us" or "20ms" of a narrow range."""
+    clock = "%H:%M:%S"
+    fig.xaxis.formatter = DatetimeTickFormatter(
+        microseconds="%H:%M:%S.%f", milliseconds="%H:%M:%S.%3N", seconds=clock,
+        minsec=clock, minutes="%H:%M", hourmin="%H:%M", hours="%H:%M", days="%b %d",
+        months="%b %Y", years="%Y", context="%Y-%m-%d", context_which="start",
+    )  # fmt: skip
