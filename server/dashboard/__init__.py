@@ -35,6 +35,7 @@ from .context import Dashboards
 from .guard import OriginGuard, destroy_lost_sessions, no_remote_fonts
 from .producer import Producer
 from .replay_pool import ReplayPool
+from .responsive import COMPONENT_CSS, CSS_PATH, dress
 from .sessions import NO_COOKIES, SessionGuard, bind_sessions, opening_binding
 from .ws_mend import mend_page_sockets
 
@@ -102,6 +103,11 @@ def mount(app: FastAPI, config: ServerConfig, secret: bytes) -> Dashboards:
             response.delete_cookie(name, path="/")
         return {"message": "logged out"}
 
+    @app.get(CSS_PATH, include_in_schema=False)
+    async def responsive_css() -> Response:
+        """The components' stylesheet for phones and the light theme (responsive.py)."""
+        return Response(COMPONENT_CSS, media_type="text/css")
+
     @app.get("/favicon.ico", include_in_schema=False)
     async def favicon() -> FileResponse:
         return FileResponse(panel_dir / "dist" / "images" / "favicon.ico",
@@ -141,7 +147,8 @@ async def attach(app: FastAPI, dash: Dashboards) -> None:
         r for r in app.router.routes if not (isinstance(r, APIRoute) and r.path in TITLES)
     ]
     bokeh = add_applications(
-        {PATH: lambda: watched(live_app(dash)), REPLAY_PATH: lambda: watched(replay_app(dash))},
+        {PATH: lambda: watched(dress(live_app(dash))),
+         REPLAY_PATH: lambda: watched(dress(replay_app(dash)))},
         app=app, title=TITLES, secret_key=dash.key, sign_sessions=True,
         check_unused_sessions_milliseconds=5000, unused_session_lifetime_milliseconds=10000,
         **NO_COOKIES,
