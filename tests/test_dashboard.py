@@ -121,8 +121,8 @@ def test_liquidation_raises_a_notification(server: Server, market: Market, page:
     toast.first.wait_for(timeout=15_000)
     wait_for(lambda: rows(page, POSITIONS) == [], "the liquidated position to go")
     shot(page, "dashboard-liquidation")
-    page.get_by_text("Notifications", exact=True).click()
-    listed = page.locator(".a-error").first.inner_text()
+    page.locator(".bk-tab", has_text="Notifications").click()  # "Notifications (1)": unread
+    listed = page.locator(".a-error .a-text").first.inner_text()
     assert listed.startswith("Liquidated: BTC_USDC long at 58000") and "P/L -100.00" in listed
 
 

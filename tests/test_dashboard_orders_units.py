@@ -103,7 +103,7 @@ def test_notices_of_fills_trailing_stops_expiries_and_failed_fills() -> None:
     assert notice({**fill, "order": None}, known) is None  # a market order: the ticket says it
     trail = {"type": "closed", "ref": "p1", "reason": "trailing_stop", "price": "59500",
              "pnl": "-0.8"}  # fmt: skip
-    assert notice(trail, known) == ("warning", "Trailing stop filled: BTC_USDC long at 59500, "
+    assert notice(trail, known) == ("error", "Trailing stop filled: BTC_USDC long at 59500, "
                                     "P/L -0.80")  # fmt: skip
     gone = {"type": "order_cancelled", "ref": "o1", "reason": "expired"}
     assert notice(gone, known) == ("warning", "Order expired: BTC_USDC long limit at 59000")
@@ -120,7 +120,8 @@ def test_answers_quote_the_engine_and_escape_what_was_typed() -> None:
     reduced = {"type": "reduced", "ref": "p1", "qty": "0.0008", "price": "60000",
                "pnl": "-0.4", "fee": "0.048", "remaining_qty": "0.0008"}  # fmt: skip
     text, ok = answer(reduced, known)
-    assert ok and text.startswith("Closed 0.0008 of BTC_USDC long at 60000: P/L -0.40, fee 0.05")
+    red = '<span class="loss" data-pnl-sign="loss">'  # a loss: red
+    assert ok and text.startswith(f"{red}Closed 0.0008 of BTC_USDC long at 60000: P/L -0.40, fee")
     assert 'data-remaining="0.0008"' in text
     text, ok = answer({"type": "rejected", "reason": "invalid_order",
                        "message": "price '<b>' is not a number"}, known)  # fmt: skip

@@ -1,5 +1,5 @@
-"""The live trading page: chart with price lines, order ticket, account, positions,
-pending orders, history, notifications.
+"""The live trading page: chart with price lines, order ticket, watchlist, account and
+its tools, positions, pending orders, history, notifications.
 
 One `LivePage` per browser session. It registers with the producer when created and
 unregisters when Bokeh destroys the session; everything it shows arrives in the
@@ -11,30 +11,46 @@ from __future__ import annotations
 import asyncio
 import html
 import logging
-from collections import deque
+from decimal import Decimal
 from functools import partial
 from typing import Any
 
 import panel as pn
 
-from workbench.money import fmt_price
+from workbench.live.desk import Desk
 
 from ..orders import closed_order
+from .broker import Broker
 from .chart import PriceChart
 from .chart_past import ChartPast
 from .context import Dashboards
 from .login import LOGOUT_JS, LoginCard
-from .messages import notice, order_what
+from .messages import order_what
+from .notices import NoticeBoard
+from .numbers import cell_colors, price_units
 from .producer import FRAMES, SCALE, Push
 from .trader import DeskTrader
-from .trading import RIGHT, TradingPanel, pnl_colors
+from .trading import RIGHT, TradingPanel
 from .view import CSS, account_html, history_frame, html_pane
+from .watchlist import Watchlist
 
 log = logging.getLogger(__name__)
 
 #: Events after which the pending orders are read again (the table and the lines); an
 #: `opened` only when it is a pending order's fill.
 ORDER_EVENTS = frozenset({"order_placed", "order_cancelled", "modified", "opened", "reset"})
+
+
+def tick_sizes(desk: Desk) -> dict[str, Decimal]:
+    """symbol -> tick size, from the engine's instruments (immutable once declared)."""
+    engine = desk.sequencer.engine
+    out = {}
+    for sym in desk.sequencer.symbols:
+        try:
+            out[sym] = engine.instrument(sym).tick_size
+        except Exception:  # declared a moment ago: the page pads it once it knows
+            continue
+    return out
 
 
 class LivePage:
@@ -49,8 +65,8 @@ class LivePage:
         self.prices: dict[str, tuple[str, str]] = {}
         self.positions: list[dict[str, Any]] = []
         self._shown: tuple[Any, ...] | None = None
-        self.alerts: deque[tuple[str, str]] = deque(maxlen=50)
         self._tasks: set[asyncio.Task[Any]] = set()
+        self.ticks = tick_sizes(dash.state.desk)
         symbols = list(dash.state.desk.sequencer.symbols) or ["BTC_USDC"]
         self.symbol = pn.widgets.Select(name="Instrument", options=symbols, value=symbols[0],
                                         width=150)  # fmt: skip
@@ -59,8 +75,10 @@ class LivePage:
         self.feed = html_pane(self._feed_html(dash.state.feed_status()), name="feed")
         self.chart = PriceChart(height=470)
         self.past = ChartPast(dash, self.chart, self.doc)  # stored candles, marks (M3)
-        self.trading = TradingPanel(DeskTrader(dash.state.desk), lambda: self.account,
-                                    lambda: self.symbol.value, self.chart)  # fmt: skip
+        trader = DeskTrader(dash.state.desk)
+        self.trading = TradingPanel(trader, lambda: self.account, lambda: self.symbol.value,
+                                    self.chart)  # fmt: skip
+        self.trading.ticks = self.ticks
         self.ticket = self.trading.ticket
         self.ticket.feed(dash.state.feed_status())
         self.known = self.trading.known
@@ -71,15 +89,20 @@ class LivePage:
             sizing_mode="stretch_width", height=190, theme="fast", text_align=RIGHT,
             selectable=False,
         )  # fmt: skip
-        self.alerts_pane = html_pane('<div class="alerts">No notifications yet.</div>',
-                                        name="alerts", sizing_mode="stretch_width")  # fmt: skip
+        self.history.style.apply(cell_colors, subset=["pnl"])  # kept for every new value
+        self.notices = NoticeBoard(dash.state.desk, self.doc, self.notifications, self.known,
+                                   lambda: self.account, self._spawn)  # fmt: skip
+        self.broker = Broker(dash.state.desk, trader, lambda: self.account,
+                             lambda: self.positions, self.trading.known)  # fmt: skip
+        self.watchlist = Watchlist(symbols, lambda: self.ticks, self._reference, self._pick)
         self.who = html_pane("", name="who")
         self.logout = pn.widgets.Button(name="Log out", button_type="light", width=80,
                                         visible=False)  # fmt: skip
         self.logout.on_click(self._logout)
         self.logout.js_on_click(code=LOGOUT_JS)  # the cookie too, then a fresh page
         for sym, (_s, _t, bid, ask) in dash.producer.last.items():
-            self.prices[sym] = (fmt_price(bid), fmt_price(ask))
+            self.prices[sym] = self._texts(sym, bid, ask)
+        self.watchlist.show(dash.producer.last, force=True)
         self.symbol.param.watch(self._reseed, "value")
         self.frame.param.watch(self._reseed, "value")
         self._reseed()
@@ -93,20 +116,22 @@ class LivePage:
         chart_head = pn.Row(self.symbol, pn.Column(pn.Spacer(height=18), self.frame),
                             pn.Spacer(width=16), self.quote_box, pn.HSpacer(),
                             self.trading.fit)  # fmt: skip
-        tabs = pn.Tabs(
+        self.tabs = tabs = pn.Tabs(
             ("Open positions", self.trading.positions_table),
             ("Pending orders", self.trading.orders_table), ("Order history", self.history),
-            ("Notifications", self.alerts_pane), dynamic=False, sizing_mode="stretch_width",
+            ("Notifications", self.notices.panel), dynamic=False, sizing_mode="stretch_width",
         )  # fmt: skip
+        self.notices.bind(tabs, 3)
         ticket_card = pn.Column(
             html_pane("<b>Order ticket</b>"), self.ticket.panel, width=300,
             styles={"background": "#1e222d", "border-radius": "6px", "padding": "6px 10px"},
         )  # fmt: skip
         return pn.Column(
             self.account_strip,
+            self.broker.panel,
             pn.Row(
                 pn.Column(chart_head, self.chart.panel, sizing_mode="stretch_width"),
-                ticket_card,
+                pn.Column(ticket_card, html_pane("<b>Watchlist</b>"), self.watchlist.table),
                 sizing_mode="stretch_width",
             ),  # fmt: skip
             tabs,
@@ -152,6 +177,7 @@ class LivePage:
         self.doc.add_next_tick_callback(partial(self._show_account, figures, positions))
         self.doc.add_next_tick_callback(partial(self.trading.show_orders, orders))
         await self._load_history()
+        await self.notices.load(account)
 
     async def _logged_in(self, account: str, name: str) -> None:
         self._enter(account, name)
@@ -159,6 +185,7 @@ class LivePage:
 
     def _enter(self, account: str, name: str) -> None:
         self.account = account
+        self.notices.clear()
         self.user_name = name
         self.who.object = f'<span class="who">{html.escape(name)}</span>'
         self.logout.visible = self.dash.local_account is None
@@ -173,6 +200,7 @@ class LivePage:
         self.logout.visible = False
         self.positions = []
         self._shown = None
+        self.notices.clear()
         self.trading.clear()
         self._show_login_or_trading()
 
@@ -181,7 +209,9 @@ class LivePage:
         """Run by Bokeh with the document locked (scheduled by the producer)."""
         sym = self.symbol.value
         for s, (_, _t, bid, ask) in push.quotes.items():
-            self.prices[s] = (fmt_price(bid), fmt_price(ask))
+            self.prices[s] = self._texts(s, bid, ask)
+        if push.quotes:
+            self.watchlist.show(self.dash.producer.last)
         q = push.quotes.get(sym)
         if q is not None:
             _, t, bid, ask = q
@@ -208,18 +238,9 @@ class LivePage:
             self.known[ev["ref"]] = (ev["symbol"], ev["side"])
         elif ev["type"] == "order_placed":
             self.known[ev["ref"]] = (ev["symbol"], order_what(ev))
-        what = notice(ev, self.known)
-        if what is not None:
-            level, text = what
-            self.alerts.appendleft((level, text))
-            self.alerts_pane.object = '<div class="alerts">' + "".join(
-                f'<div class="a-{lv}">{html.escape(tx)}</div>' for lv, tx in self.alerts
-            ) + "</div>"  # fmt: skip
-            toast = self.notifications
-            if toast is not None:
-                getattr(toast, level if level != "success" else "success")(text, duration=6000)
+        self.notices.event(ev)
         self.trading.mark(ev)
-        if ev["type"] == "closed":
+        if ev["type"] in ("closed", "reset"):
             self._spawn(self._load_history())
         if ev["type"] in ORDER_EVENTS and (ev["type"] != "opened" or ev.get("order")):
             self._spawn(self._load_orders())
@@ -236,6 +257,19 @@ class LivePage:
         self._shown = key
         self.account_strip.object = account_html(figures, positions)
         self.trading.show_positions(positions, self.prices)
+
+    def _texts(self, sym: str, bid: int, ask: int) -> tuple[str, str]:
+        tick = self.ticks.get(sym)
+        return price_units(bid, tick), price_units(ask, tick)
+
+    def _reference(self, sym: str) -> float | None:
+        """The watchlist's reference price: the oldest 1 m candle's open kept."""
+        opens = self.dash.producer.history(sym, "1m")["open"]
+        return opens[0] if opens else None
+
+    def _pick(self, sym: str) -> None:
+        if sym in self.symbol.options:
+            self.symbol.value = sym
 
     def _show_quote(self, sym: str) -> None:
         bid, ask = self.prices[sym]
@@ -271,8 +305,8 @@ class LivePage:
         if account is None:
             return
         rows = await self.dash.state.desk.closed_orders(account)
-        self.history.value = history_frame([closed_order(account, *r) for r in rows[:200]])
-        self.history.style.apply(pnl_colors, subset=["pnl"])
+        frame = history_frame([closed_order(account, *r) for r in rows[:200]], self.ticks)
+        self.history.value = frame
 
     async def _load_orders(self) -> None:
         account = self.account

@@ -12,6 +12,7 @@ import html
 from decimal import Decimal
 from typing import Any
 
+from .numbers import sign_class
 from .view import clock, money
 
 Known = dict[str, tuple[str, str]]
@@ -39,8 +40,7 @@ def notice(ev: dict[str, Any], known: Known) -> tuple[str, str] | None:
         what = CLOSE_REASONS.get(reason or "")
         if what is None:
             return None
-        level = "error" if reason in ("liquidation", "stop_out") else (
-            "success" if Decimal(ev["pnl"]) >= 0 else "warning")  # fmt: skip
+        level = "error" if reason in ("liquidation", "stop_out") else _pnl_level(ev["pnl"])
         return level, f"{what}: {symbol} {side} at {ev['price']}, P/L {money(ev['pnl'], sign=True)}"
     if kind == "opened" and ev.get("order"):
         return "success", (f"{ev['order'].capitalize()} order filled: {ev['symbol']} "
@@ -53,8 +53,20 @@ def notice(ev: dict[str, Any], known: Known) -> tuple[str, str] | None:
         why = ev.get("message") or ev.get("reason")
         return "error", f"Order not filled: {symbol} {what}: {why}"
     if kind == "margin_call":
-        return "warning", f"Margin call: margin level {ev.get('margin_level', '?')} %"
+        return "warning", f"Margin call: margin level {ev.get('margin_level') or '?'} %"
     return None
+
+
+def _pnl_level(pnl: str) -> str:
+    """A close's level by its P/L as shown: a gain success, a loss error, 0.00 info."""
+    cls = sign_class(pnl)
+    return "success" if cls == "profit" else "error" if cls == "loss" else "info"
+
+
+def _by_pnl(text: str, pnl: str | Decimal) -> str:
+    """An answer about a close, coloured by its P/L as shown (0.00 neutral)."""
+    cls = sign_class(pnl) or "neutral"
+    return f'<span class="{cls}" data-pnl-sign="{cls}">{text}</span>'
 
 
 def answer(ev: dict[str, Any], known: Known) -> tuple[str, bool]:
@@ -75,12 +87,15 @@ def answer(ev: dict[str, Any], known: Known) -> tuple[str, bool]:
     if kind == "order_cancelled":
         return f"Cancelled {symbol} {what}", True
     if kind == "closed":
-        return f"Closed {symbol} {what} at {e['price']}, P/L {money(ev['pnl'], sign=True)}", True
+        text = f"Closed {symbol} {what} at {e['price']}, P/L {money(ev['pnl'], sign=True)}"
+        return _by_pnl(text, ev["pnl"]), True
     if kind == "reduced":
-        return (f"Closed {e['qty']} of {symbol} {what} at {e['price']}: P/L "
-                f"{money(ev['pnl'], sign=True)}, fee {money(ev['fee'])}; "
-                f'<span data-remaining="{e["remaining_qty"]}">{e["remaining_qty"]} left</span>'
-                ), True  # fmt: skip
+        return _by_pnl(
+            f"Closed {e['qty']} of {symbol} {what} at {e['price']}: P/L "
+            f"{money(ev['pnl'], sign=True)}, fee {money(ev['fee'])}; "
+            f'<span data-remaining="{e["remaining_qty"]}">{e["remaining_qty"]} left</span>',
+            ev["pnl"],
+        ), True  # fmt: skip
     if kind == "modified":
         parts = [f"price {e['price']}"] if "price" in ev else []
         parts += [f"{name} {e[key] if ev.get(key) is not None else '—'}" for key, name in BRACKETS]

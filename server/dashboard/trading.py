@@ -9,6 +9,7 @@ their answers are the engine's own (see messages.answer).
 from __future__ import annotations
 
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Any
 
 import pandas as pd
@@ -18,6 +19,7 @@ from .chart import PriceChart
 from .editor import Editor
 from .lines import price_lines
 from .messages import Known, answer, order_what
+from .numbers import cell_colors
 from .ticket import OrderTicket
 from .trader import Trader
 from .view import orders_frame, positions_frame
@@ -27,19 +29,20 @@ RIGHT = {c: "right" for c in ("qty", "open", "last", "upnl", "margin", "leverage
 EDIT = '<button class="edit-btn">Edit</button>'
 
 
-def pnl_colors(col: Any) -> list[str]:
-    return ["color: #26a69a" if str(v).startswith("+") and v != "+0.00" else
-            "color: #ef5350" if str(v).startswith("-") else "" for v in col]  # fmt: skip
-
-
-def _table(frame: pd.DataFrame, name: str, buttons: dict[str, str], height: int) -> Any:
-    return pn.widgets.Tabulator(
+def _table(frame: pd.DataFrame, name: str, buttons: dict[str, str], height: int,
+           colored: str | None = None) -> Any:  # fmt: skip
+    """A table of text columns; `colored` is a money column coloured by its sign (the
+    style is set once: Panel carries it over to every new value)."""
+    table = pn.widgets.Tabulator(
         frame, name=name, css_classes=[f"{name}-table"], show_index=False, disabled=True,
         buttons=buttons, hidden_columns=["ref"], sizing_mode="stretch_width", height=height,
         theme="fast", text_align=RIGHT, selectable=False,
         configuration={"columnDefaults": {"headerSort": False}},
         stylesheets=[":host .tabulator {font-size: 13px;}"],
     )  # fmt: skip
+    if colored is not None:
+        table.style.apply(cell_colors, subset=[colored])
+    return table
 
 
 class TradingPanel:
@@ -57,11 +60,12 @@ class TradingPanel:
         self.positions: list[dict[str, Any]] = []
         self.orders: list[dict[str, Any]] = []
         self.quotes: dict[str, Any] = {}
+        self.ticks: dict[str, Decimal] = {}  # symbol -> tick size, once the page knows
         self.ticket = OrderTicket(trader, symbol, account)
         self.editor = Editor(trader, account, self.known)
         self.positions_table = _table(positions_frame([], {}), "positions",
                                       {"edit": EDIT, "close": '<button>Close</button>'},
-                                      height)  # fmt: skip
+                                      height, colored="upnl")  # fmt: skip
         self.orders_table = _table(orders_frame([]), "orders",
                                    {"edit": EDIT, "cancel": "<button>Cancel</button>"},
                                    height)  # fmt: skip
@@ -79,10 +83,9 @@ class TradingPanel:
         self.positions, self.quotes = positions, quotes
         for p in positions:
             self.known[p["ref"]] = (p["symbol"], p["side"])
-        frame = positions_frame(positions, quotes)
+        frame = positions_frame(positions, quotes, self.ticks)
         if not frame.equals(self.positions_table.value):
             self.positions_table.value = frame
-            self.positions_table.style.apply(pnl_colors, subset=["upnl"])
         self._follow()
 
     def show_orders(self, orders: list[dict[str, Any]]) -> None:

@@ -14,6 +14,8 @@ from typing import Any
 import pandas as pd
 import panel as pn
 
+from .numbers import Ticks, liquidation, price, sign_class, text_decimals
+
 CENT = Decimal("0.01")
 
 POSITION_COLUMNS = ["ref", "id", "symbol", "side", "qty", "open", "last", "upnl", "margin",
@@ -38,10 +40,8 @@ def level(value: Decimal | None) -> str:
 
 
 def signed_class(value: Decimal | str | None) -> str:
-    if value is None:
-        return ""
-    d = Decimal(value)
-    return "profit" if d > 0 else "loss" if d < 0 else ""
+    """The CSS class of a money figure as shown to the cent ("+0.00" is neutral)."""
+    return sign_class(value)
 
 
 def clock(t_us: int | None) -> str:
@@ -80,14 +80,21 @@ def _level_class(lvl: Decimal | None) -> str:
     return "loss" if lvl < 100 else "warn" if lvl < 200 else ""
 
 
-def positions_frame(positions: list[dict[str, Any]], quotes: dict[str, Any]) -> pd.DataFrame:
-    """Open positions as text columns (exact, right-aligned by the table)."""
+def positions_frame(
+    positions: list[dict[str, Any]], quotes: dict[str, Any], ticks: Ticks | None = None
+) -> pd.DataFrame:
+    """Open positions as text columns (exact, right-aligned by the table); prices with
+    their instrument's tick decimals, the liquidation price at the tick where it fires."""
     rows = []
+    ticks = ticks or {}
     for p in positions:
         q = quotes.get(p["symbol"])
         last = None
         if q is not None:
             last = q[0] if p["side"] == "long" else q[1]  # the side it would close at
+        tick = ticks.get(p["symbol"])
+        liq = liquidation(p["liquidation_price"], p["side"], tick,
+                          text_decimals(p["open_price"]))  # fmt: skip
         rows.append({
             "ref": p["ref"], "id": p["ref"][:8], "symbol": p["symbol"], "side": p["side"],
             "qty": p["qty"],
@@ -95,7 +102,7 @@ def positions_frame(positions: list[dict[str, Any]], quotes: dict[str, Any]) -> 
             "margin": money(p["margin"]), "leverage": f'{p["leverage"]}×',
             "tp": p["take_profit"] or "—", "sl": p["stop_loss"] or "—",
             "trailing": trailing(p.get("trailing_stop"), p.get("trailing_level")),
-            "liq": p["liquidation_price"] or "—",
+            "liq": liq,
         })  # fmt: skip
     return pd.DataFrame(rows, columns=POSITION_COLUMNS)
 
@@ -128,16 +135,17 @@ def _order_row(o: dict[str, Any]) -> dict[str, str]:
     }  # fmt: skip
 
 
-def history_frame(orders: list[dict[str, Any]]) -> pd.DataFrame:
-    """Closed orders (the REST API's order shape), newest first."""
+def history_frame(orders: list[dict[str, Any]], ticks: Ticks | None = None) -> pd.DataFrame:
+    """Closed orders (the REST API's order shape), newest first; prices to the tick."""
+    ticks = ticks or {}
     rows = [
         {
             "closed at": (o["closedAt"] or "").replace("T", " ")[:19],
             "symbol": o["asset"],
             "side": o["side"],
             "qty": o["qty"],
-            "open": o["openingPrice"],
-            "close": o["closingPrice"],
+            "open": price(o["openingPrice"], o["asset"], ticks),
+            "close": price(o["closingPrice"], o["asset"], ticks),
             "pnl": money(o["pnl"], sign=True),
             "reason": o["closeReason"],
         }  # fmt: skip
@@ -166,7 +174,13 @@ CSS = """
 .feed-STARTING, .feed-STOPPED { background: #424242; color: #eee; }
 .quote-box { font-size: 15px; }
 .quote-box .bid { color: #ef5350; } .quote-box .ask { color: #26a69a; }
+.neutral { color: inherit; }
 .alerts { font-size: 13px; max-height: 150px; overflow-y: auto; }
+.alerts > div { padding: 2px 6px; border-left: 3px solid transparent; }
+.alerts .unread { border-left-color: #2962ff; font-weight: 600;
+                  background: rgba(41, 98, 255, .12); }
+.alerts .a-time { opacity: .6; font-weight: 400; margin-right: 6px; }
+.confirm { color: #ffb74d; padding-top: 6px; }
 .alerts .a-error { color: #ef5350; } .alerts .a-warning { color: #ffb74d; }
 .alerts .a-success { color: #26a69a; } .alerts .a-info { opacity: .85; }
 .ticket-msg-error { color: #ef5350; } .ticket-msg-ok { color: #26a69a; }

@@ -1,0 +1,98 @@
+"""The watchlist: every instrument with its bid, ask and change, one click from the chart.
+
+The change is the mid price against a reference taken when the page first shows the
+symbol: the open of the oldest 1 m candle the producer keeps for it (up to ten hours),
+or else that first quote. Prices have their
+instrument's tick decimals. Redrawn at most every `every` seconds (a table update
+costs the event loop), and only the cells that changed.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+import pandas as pd
+import panel as pn
+
+from .numbers import LOSS_COLOR, PROFIT_COLOR, Ticks, price_units
+
+COLUMNS = ["symbol", "bid", "ask", "change"]
+Quote = tuple[Any, int, int, int]  # (symbol, t, bid, ask) as the producer keeps it
+
+
+def change_text(mid: Decimal, ref: Decimal | None) -> str:
+    """The change in percent, signed, two decimals ("+0.52 %", "0.00 %"); "—" unknown."""
+    if ref is None or ref <= 0:
+        return "—"
+    pct = ((mid - ref) * 100 / ref).quantize(Decimal("0.01"), ROUND_HALF_UP)
+    if pct == 0:
+        return "0.00 %"
+    return f"{pct:+.2f} %"
+
+
+def change_colors(col: Any) -> list[str]:
+    return [f"color: {PROFIT_COLOR}" if str(v).startswith("+") else
+            f"color: {LOSS_COLOR}" if str(v).startswith("-") else "color: inherit"
+            for v in col]  # fmt: skip
+
+
+class Watchlist:
+    """A table of every instrument; a click on a row calls `pick(symbol)`."""
+
+    def __init__(self, symbols: list[str], ticks: Callable[[], Ticks],
+                 reference: Callable[[str], float | None], pick: Callable[[str], None],
+                 every: float = 1.0) -> None:  # fmt: skip
+        self.symbols = symbols
+        self.ticks = ticks
+        self.reference = reference  # the symbol's oldest kept mid (float: plotted candles)
+        self.base: dict[str, Decimal] = {}  # the reference, or the first mid this page saw
+        self.every = every
+        self._at = 0.0
+        self._rows: dict[str, tuple[str, str, str]] = {}
+        self.table = pn.widgets.Tabulator(
+            pd.DataFrame({"symbol": symbols, "bid": "—", "ask": "—", "change": "—"},
+                         columns=COLUMNS),
+            name="watchlist", css_classes=["watchlist-table"], show_index=False,
+            disabled=True, selectable=False, theme="fast", width=300, height=150,
+            text_align={"bid": "right", "ask": "right", "change": "right"},
+            configuration={"columnDefaults": {"headerSort": False}},
+            stylesheets=[":host .tabulator {font-size: 13px;} "
+                         ":host .tabulator-row {cursor: pointer;}"],
+        )  # fmt: skip
+        self.table.style.apply(change_colors, subset=["change"])
+        self.table.on_click(lambda e: self._clicked(e, pick))
+
+    def _clicked(self, event: Any, pick: Callable[[str], None]) -> None:
+        if event.row is not None and 0 <= event.row < len(self.symbols):
+            pick(self.symbols[event.row])
+
+    def show(self, last: dict[str, Quote], force: bool = False) -> None:
+        """The producer's last quotes: the cells that changed (at most every `every` s)."""
+        now = time.monotonic()
+        if not force and now - self._at < self.every:
+            return
+        self._at = now
+        ticks = self.ticks()
+        changed = False
+        values = self.table.value.copy()
+        for i, sym in enumerate(self.symbols):
+            q = last.get(sym)
+            if q is None:
+                continue
+            _, _t, bid, ask = q
+            tick = ticks.get(sym)
+            mid = Decimal(bid + ask) / 2 / 10**8
+            base = self.base.get(sym)
+            if base is None:
+                ref = self.reference(sym)
+                base = self.base[sym] = Decimal(repr(ref)) if ref else mid
+            row = (price_units(bid, tick), price_units(ask, tick), change_text(mid, base))
+            if self._rows.get(sym) != row:
+                self._rows[sym] = row
+                values.loc[i, ["bid", "ask", "change"]] = list(row)
+                changed = True
+        if changed:
+            self.table.value = values
