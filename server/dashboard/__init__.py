@@ -31,6 +31,7 @@ from ..errors import ApiError
 from ..peers import client_address
 from ..routes.auth import set_cookies
 from ..state import COOKIE_NAMES, ServerState
+from .busy import no_shared_busy_indicator
 from .context import Dashboards
 from .guard import OriginGuard, destroy_lost_sessions, no_remote_fonts
 from .producer import Producer
@@ -142,6 +143,7 @@ async def attach(app: FastAPI, dash: Dashboards) -> None:
     destroy_lost_sessions()
     no_remote_fonts()
     mend_page_sockets()
+    no_shared_busy_indicator()
     pn.extension("tabulator", notifications=True)
     app.router.routes[:] = [
         r for r in app.router.routes if not (isinstance(r, APIRoute) and r.path in TITLES)

@@ -16,8 +16,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +43,48 @@ log = logging.getLogger(__name__)
 
 REPLAY, STOPPED = "REPLAY", "STOPPED"
 DEFAULT_SYMBOLS = ("BTC_USDC", "ETH_USDC", "SOL_USDC")
+
+
+class LoopTurns:
+    """Gives an event loop its turn while a thread feeds as fast as it can.
+
+    A full-speed replay keeps the engine's threads busy, and Python lets the event loop
+    run only when it wins the GIL from them: pages and API calls waited seconds. The
+    feeding thread calls `take()` after each batch; at most every `every` seconds it
+    queues a no-op on the loop and waits until the loop has run it, so everything the
+    loop had ready before then ran (the engine meanwhile works off what is queued,
+    at most `max_backlog` quotes). An idle loop answers within a GIL switch; a busy one
+    holds the feed back until it has caught up. Safe to call from any thread but the
+    loop's own.
+    """
+
+    def __init__(
+        self, loop: asyncio.AbstractEventLoop, stopped: Callable[[], bool],
+        every: float = 0.02,
+    ) -> None:  # fmt: skip
+        self.loop = loop
+        self.stopped = stopped
+        self.every = every
+        self.turns = 0
+        self.waited = 0.0  # seconds the feeding thread waited for the loop
+        self._last = time.monotonic()
+
+    def take(self) -> None:
+        """Wait for the loop's turn if `every` seconds passed since the last one."""
+        began = time.monotonic()
+        if began - self._last < self.every:
+            return
+        done = threading.Event()
+        try:
+            self.loop.call_soon_threadsafe(done.set)
+        except RuntimeError:  # the loop is closed: nobody to wait for
+            return
+        while not done.wait(0.05):
+            if self.stopped() or self.loop.is_closed():
+                break
+        self._last = time.monotonic()
+        self.turns += 1
+        self.waited += self._last - began
 
 
 class FeedSupervisor:
@@ -103,6 +147,7 @@ class FeedSupervisor:
         self._started = False
         self._stop_evt = asyncio.Event()
         self._done = asyncio.Event()
+        self.turns: LoopTurns | None = None  # a replay's turns given to the event loop
 
     # ------------------------------------------------------------------ what users see
     def status(self) -> dict[str, Any]:
@@ -165,12 +210,23 @@ class FeedSupervisor:
                 log.exception("the quote sink refused quotes (%d times)", self._sink_errors)
             return
         self._fed += len(quotes)
-        bids, hi = self._bids, self._max_t
-        for sym, t, bid, _ask in quotes:
-            bids[sym] = bid
-            if t > hi:
-                hi = t
-        self._max_t = hi
+        bids = self._bids
+        if len(quotes) > 16:  # a replay's batch: the last bid of each symbol, from the end
+            self._max_t = max(self._max_t, max(map(itemgetter(1), quotes)))
+            seen: set[str] = set()
+            for sym, _t, bid, _ask in reversed(quotes):
+                if sym not in seen:
+                    seen.add(sym)
+                    bids[sym] = bid
+                    if len(seen) == len(self.symbols):
+                        break
+        else:
+            hi = self._max_t
+            for sym, t, bid, _ask in quotes:
+                bids[sym] = bid
+                if t > hi:
+                    hi = t
+            self._max_t = hi
         self._last_mono = time.monotonic()
 
     # ------------------------------------------------------------------ running
@@ -245,8 +301,9 @@ class FeedSupervisor:
             f"Feed: REPLAY of {rp.total} stored quotes of {', '.join(rp.symbols)} "
             f"from {lo} to {hi} {pace}{missing}",
         )  # fmt: skip
+        self.turns = LoopTurns(asyncio.get_running_loop(), self._stop_evt.is_set)
         try:
-            await asyncio.to_thread(rp.run, self.put, self.sink.backlog)
+            await asyncio.to_thread(rp.run, self.put, self.sink.backlog, self.turns.take)
         except Exception as exc:
             log.exception("the replay failed")
             self.set_state(REPLAY, "replay", f"replay failed: {exc}", f"Replay failed: {exc}")

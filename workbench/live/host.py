@@ -23,7 +23,7 @@ from .history import History
 from .journal import JournalWriter
 from .recovery import Recovered, recover
 from .sequencer import Sequencer
-from .sink import QuoteTuple
+from .sink import QuoteColumns
 from .snapshots import SnapshotStore
 
 log = logging.getLogger(__name__)
@@ -72,15 +72,15 @@ class LiveEngine:
         self.snapshot_seconds = snapshot_seconds
         self.history = history or History.open(self.paths.accounts_db)
         self.snapshots = SnapshotStore(self.paths.snapshots)
-        self._publishers: list[Callable[[list[Event], list[QuoteTuple]], None]] = []
+        self._publishers: list[Callable[[list[Event], QuoteColumns], None]] = []
         self.recovered: Recovered | None = None
         self.sequencer: Sequencer | None = None
 
-    def add_publisher(self, fn: Callable[[list[Event], list[QuoteTuple]], None]) -> None:
+    def add_publisher(self, fn: Callable[[list[Event], QuoteColumns], None]) -> None:
         """Call `fn(events, quotes)` after each durable batch (must not block)."""
         self._publishers.append(fn)
 
-    def _publish(self, events: list[Event], quotes: list[QuoteTuple]) -> None:
+    def _publish(self, events: list[Event], quotes: QuoteColumns) -> None:
         for fn in self._publishers:
             fn(events, quotes)
 

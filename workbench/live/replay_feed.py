@@ -5,7 +5,8 @@ replay (a ValueError says what is wrong), counts them and finds each symbol's pr
 decimals (its tick size when the engine must be told about it). `run(put, backlog)`
 then feeds them in time order through `workbench.replay.Replay` in the calling thread,
 at `speed` (1.0 = real time, 0 = as fast as possible), waiting whenever the engine's
-queue holds more than `max_backlog` quotes.
+queue holds more than `max_backlog` quotes, and calling `handover()` after each batch (the
+server lets its event loop have its turn there: see `feeds.LoopTurns`).
 """
 
 from __future__ import annotations
@@ -178,8 +179,12 @@ class ReplayFeed:
         if self._replay is not None:
             self._replay.stop()
 
-    def run(self, put: Callable[[list[QuoteTuple]], None], backlog: Callable[[], int]) -> None:
-        """Feed every quote to `put` in time order until the end or `stop()`; blocks."""
+    def run(
+        self, put: Callable[[list[QuoteTuple]], None], backlog: Callable[[], int],
+        handover: Callable[[], object] | None = None,
+    ) -> None:  # fmt: skip
+        """Feed every quote to `put` in time order until the end or `stop()`; blocks.
+        `handover()` is called after each batch put (it may wait)."""
 
         def feed(ks: list[int], ts: list[int], bids: list[int], asks: list[int]) -> int:
             names = self.symbols
@@ -200,6 +205,8 @@ class ReplayFeed:
                 )
                 self.fed += b - a
                 self.last_t = ts[b - 1]
+                if handover is not None:
+                    handover()
             return n
 
         con = open_store(self.db_path)

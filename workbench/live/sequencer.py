@@ -32,14 +32,18 @@ from ..engine.snapshot import encode, state_dict
 from ..money import fmt_price
 from .journal import JournalWriter
 from .replies import LoopReply, fail, settle
-from .sink import QuoteTuple
+from .sink import QuoteColumns, QuoteTuple
 from .snapshots import SnapshotStore
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 Event = dict[str, Any]
-MAX_BATCH = 4096
+MAX_BATCH = 4096  # inputs the engine thread takes at once
+#: Quotes the engine thread takes into one batch (more wait for the next): a batch is
+#: journaled, answered and handed on as one, so this bounds how long a command queued
+#: behind a burst of quotes waits, and what one hand-over brings the event loop.
+MAX_BATCH_QUOTES = 8192
 
 
 @dataclass
@@ -66,10 +70,11 @@ class _Batch:
     lines: list[str] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
     answers: list[tuple[Future[Any], Any, BaseException | None]] = field(default_factory=list)
-    quotes: list[QuoteTuple] = field(default_factory=list)
+    quotes: QuoteColumns = field(default_factory=QuoteColumns)
     commands: list[tuple[int, dict[str, Any]]] = field(default_factory=list)  # (index, record)
     index: int = 0  # journal index of the last record in this batch
     snapshot: dict[str, Any] | None = None  # state after `index`, to be written
+    taken: int = 0  # quotes taken from the inbox (bad ones too): the backlog they leave
 
 
 @dataclass
@@ -106,11 +111,12 @@ class Sequencer:
     """Owns `engine` from `start()` on: nothing else may touch it but through here.
 
     After each fsync the commit thread answers the callers, then calls
-    `on_publish(events, quotes)` (fan-out to sockets) and `on_durable(events, commands,
-    index)` (the history's queue; commands are (journal index, record) pairs): neither may
-    block. `before_snapshot(index)` runs on the snapshot thread before a snapshot of the
-    state after record `index` is written (the history waits to have stored that far, so
-    a snapshot is never ahead of the history).
+    `on_publish(events, quotes)` (fan-out to sockets; `quotes` the group's applied quotes
+    as `QuoteColumns`) and `on_durable(events, commands, index)` (the history's queue;
+    commands are (journal index, record) pairs): neither may block.
+    `before_snapshot(index)` runs on the snapshot thread before a snapshot of the state
+    after record `index` is written (the history waits to have stored that far, so a
+    snapshot is never ahead of the history).
     """
 
     def __init__(
@@ -124,7 +130,7 @@ class Sequencer:
             lambda events, commands, index: None
         ),
         before_snapshot: Callable[[int], Any] = lambda index: None,
-        on_publish: Callable[[list[Event], list[QuoteTuple]], None] = lambda e, q: None,
+        on_publish: Callable[[list[Event], QuoteColumns], None] = lambda e, q: None,
         snapshot_every: int = 200_000,
         snapshot_seconds: float = 300.0,
     ) -> None:
@@ -215,6 +221,9 @@ class Sequencer:
         self._inbox.put(_Quotes(quotes))
 
     def backlog(self) -> int:
+        """Quotes queued and not yet durable and handed on: a fast feed waits on it, so it
+        never runs ahead of the slowest stage (the engine, or the commit thread's journal
+        writes and hand-overs), and a command queued behind them waits a bounded time."""
         return self._queued_quotes
 
     def declare_instruments(self, instruments: Sequence[Instrument]) -> None:
@@ -229,11 +238,15 @@ class Sequencer:
         while True:
             item = inbox.get()
             items = [item]
-            while len(items) < MAX_BATCH:
+            quotes = len(item.quotes) if isinstance(item, _Quotes) else 0
+            while len(items) < MAX_BATCH and quotes < MAX_BATCH_QUOTES:
                 try:
-                    items.append(inbox.get_nowait())
+                    it = inbox.get_nowait()
                 except queue.Empty:
                     break
+                items.append(it)
+                if isinstance(it, _Quotes):
+                    quotes += len(it.quotes)
             batch = _Batch()
             stop = None
             for it in items:
@@ -316,8 +329,7 @@ class Sequencer:
 
     def _apply_quotes(self, quotes: Sequence[QuoteTuple], batch: _Batch) -> None:
         eng = self.engine
-        with self._qlock:
-            self._queued_quotes -= len(quotes)
+        batch.taken += len(quotes)
         sids: list[int] = []
         ts: list[int] = []
         bids: list[int] = []
@@ -336,10 +348,10 @@ class Sequencer:
                 f'{{"t": {t}, "type": "quote", "symbol": "{sym}", '
                 f'"bid": "{fmt_price(bid)}", "ask": "{fmt_price(ask)}"}}'
             )
-            batch.quotes.append((sym, t, bid, ask))
         if not sids:
             return
         eng.feed_quotes(sids, ts, bids, asks)
+        batch.quotes.add(self.symbols, sids, ts, bids, asks)
         self.index += len(sids)
         self.stats.inputs += len(sids)
         self.stats.quotes += len(sids)
@@ -386,7 +398,7 @@ class Sequencer:
         events = [e for b in batches for e in b.events]
         commands = [c for b in batches for c in b.commands]
         self.durable_index = batches[-1].index
-        quotes: list[QuoteTuple] = []
+        quotes = batches[0].quotes if len(batches) == 1 else QuoteColumns()
         by_loop: dict[asyncio.AbstractEventLoop, list[Any]] = {}
         for b in batches:
             for fut, value, err in b.answers:
@@ -397,7 +409,8 @@ class Sequencer:
                         fut.set_exception(err)
                     else:
                         fut.set_result(value)
-            quotes.extend(b.quotes)
+            if b.quotes is not quotes:
+                quotes.extend(b.quotes)
         for loop, answers in by_loop.items():
             with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits any more
                 loop.call_soon_threadsafe(settle, answers)
@@ -408,6 +421,10 @@ class Sequencer:
             except Exception:
                 self.stats.errors += 1
                 log.exception("handing a durable batch on failed")
+        taken = sum(b.taken for b in batches)
+        if taken:
+            with self._qlock:
+                self._queued_quotes -= taken
 
     # -------------------------------------------------------- snapshot loop
     def _snapshot_loop(self) -> None:
