@@ -76,6 +76,9 @@ COMPONENT_CSS = f"""
 :host .loss, :host .ticket-msg-error, :host .a-error {{ color: var(--wb-down) !important; }}
 :host .warn, :host .a-warning {{ color: var(--wb-warn) !important; }}
 :host .ticket-msg-ok, :host .a-success {{ color: var(--wb-up) !important; }}
+:host .quote-box .bid {{ color: var(--wb-down) !important; }}
+:host .quote-box .ask {{ color: var(--wb-up) !important; }}
+:host .who {{ color: #d1d4dc; }} /* in the header, dark in both themes */
 .tabulator-cell[style*="color: rgb(38, 166, 154)"] {{ color: var(--wb-up) !important; }}
 .tabulator-cell[style*="color: rgb(239, 83, 80)"] {{ color: var(--wb-down) !important; }}
 """
