@@ -10,8 +10,10 @@ fighting for this machine's two cores (they are users' browsers, on users' machi
    Chromium page notes when each quote reaches its chart's data source while 9 raw
    sessions are served too (and note the same). Also run with 10 Chromium pages, to
    show what ten browsers on two cores do. Target p99 < 100 ms with 10 sessions.
-2. replay throughput: the server replays 9M stored simulated quotes as fast as it can;
-   quotes/s over a fixed window with 0 and with 20 raw sessions. Target cost < 10 %.
+2. replay (`_replay_share.py`): the server replays 12M stored simulated quotes as fast
+   as it can, with the dashboards and 10 raw sessions open, and without the dashboards:
+   quotes/s with them >= 0.9 of without, and the event loop's lag p99 < 100 ms during
+   it. `dashboard_load.py replay` runs only this one.
 3. memory: server RSS before and after opening 20 Chromium pages, per page. < 5 MB.
 4. fairness (`_fairness.py`): ten live sessions beside one replay page playing at max
    with a strategy, and without it: latency p99 < 150 ms, a new live page usable in
@@ -24,7 +26,6 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-import shutil
 import statistics
 import sys
 import tempfile
@@ -38,11 +39,10 @@ from playwright.sync_api import Browser, Page, sync_playwright
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _fairness import fairness  # noqa: E402
+from _replay_share import replay_share  # noqa: E402
 from _servers import Proc, free_port  # noqa: E402
 
 from workbench.feeds.backpack_client import now_us
-from workbench.feeds.synthetic import SyntheticFeed
-from workbench.store.schema import connect
 from workbench.testing.backpack_frames import book_ticker_frame
 from workbench.testing.fake_backpack_thread import FakeBackpackThread
 
@@ -202,50 +202,6 @@ def pcts(xs: list[float]) -> tuple[float, float]:
     return statistics.median(xs), xs[int(0.99 * (len(xs) - 1))]
 
 
-TAPE = 9_000_000  # quotes: ~20 s of replay at full speed
-
-
-_runs = 0
-
-
-def replay_rate(store: Path, sessions: int, window: float = 6.0) -> float:
-    """Quotes/s of a fresh server replaying `store` with `sessions` raw sessions open.
-
-    The replay waits 30 s (`--replay-delay`) so that the users register (argon2 is slow on
-    purpose) and their sessions open before it starts; a full-speed replay leaves the
-    event loop little time, so opening pages during it would take seconds each."""
-    global _runs
-    _runs += 1
-    data = store.parent / f"run{_runs}"
-    data.mkdir()
-    shutil.copy(store, data / "workbench.duckdb")
-    spec = "replay:SIM_BTC_USDC,SIM_ETH_USDC,SIM_SOL_USDC"
-    srv = start(data, "--feed", spec, "--speed", "0", "--replay-delay", "30")
-    url = srv.url
-    try:
-        raw = RawSessions(url, sessions) if sessions else None
-        health = httpx.get(url + "/health", timeout=30).json()
-        assert health["feed"]["message"].startswith("replay starts in"), health["feed"]
-        while health["feed"]["message"] != "replaying":
-            time.sleep(0.5)
-            health = httpx.get(url + "/health", timeout=120).json()
-        time.sleep(1)
-        # at full speed a read of the engine waits its turn behind the queued quotes
-        q0 = httpx.get(url + "/health", timeout=120).json()["engine"]["quotes"]
-        t0 = time.monotonic()
-        time.sleep(window)
-        health = httpx.get(url + "/health", timeout=120).json()
-        rate = (health["engine"]["quotes"] - q0) / (time.monotonic() - t0)
-        if raw is not None:
-            raw.close()
-        if health["feed"]["message"] != "replaying":
-            raise RuntimeError("the replay ended inside the window: make the tape longer")
-        return rate
-    finally:
-        srv.stop()
-        shutil.rmtree(data, ignore_errors=True)
-
-
 def memory(browser: Browser, tmp: Path) -> float:
     srv = start(tmp / "mem", "--feed", "synthetic")
     url = srv.url
@@ -267,6 +223,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as d, sync_playwright() as p:
         tmp = Path(d)
         browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=FLAGS)
+        if sys.argv[1:] == ["replay"]:
+            for line in replay_share(tmp, start, RawSessions):
+                print(line)
+            return
         for line in fairness(browser, tmp, start, open_pages, RawSessions, WATCH):
             print(line)
         if sys.argv[1:] == ["fairness"]:
@@ -280,15 +240,8 @@ def main() -> None:
         c50, c99 = pcts(lat10)
         print(f"latency, 10 Chromium pages on this 2-core machine: p50 {c50:.0f} ms, "
               f"p99 {c99:.0f} ms ({len(lat10)} quote arrivals)")  # fmt: skip
-        store = tmp / "ticks" / "workbench.duckdb"
-        store.parent.mkdir()
-        con = connect(store)
-        SyntheticFeed(seed=3, gaps_per_hour=0).write(con, TAPE // 3)
-        con.close()
-        r0 = statistics.median(replay_rate(store, 0) for _ in range(2))
-        r20 = statistics.median(replay_rate(store, 20) for _ in range(2))
-        print(f"replay throughput: {r0:,.0f} quotes/s with 0 sessions, {r20:,.0f} with 20: "
-              f"cost {100 * (1 - r20 / r0):.1f} % (target < 10 %)")  # fmt: skip
+        for line in replay_share(tmp, start, RawSessions):
+            print(line)
         mb = memory(browser, tmp)
         print(f"memory: {mb:.2f} MB per session (20 Chromium pages; target < 5 MB)")
         browser.close()

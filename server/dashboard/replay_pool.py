@@ -90,7 +90,7 @@ class ReplayWorker:
 
         ctx = self.pool.context()
         ours, theirs = ctx.Pipe()
-        self.proc = ctx.Process(target=main, args=(theirs, self.pool.nice), daemon=True,
+        self.proc = ctx.Process(target=main, args=(theirs, self.pool.nice()), daemon=True,
                                 name="workbench-replay")  # fmt: skip
         self.proc.start()
         theirs.close()
@@ -204,15 +204,22 @@ class ReplayPool:
     def __init__(self, workers: int = 2, nice: int | None = None) -> None:
         if workers < 1:
             raise ValueError(f"replay workers must be at least 1, not {workers}")
-        from .replay_worker import NICE
-
         self.workers = workers
-        self.nice = NICE if nice is None else nice
+        self._nice = nice  # None: the worker module's NICE, read at the first start
         self.running: set[ReplayWorker] = set()
         self.queue: deque[tuple[asyncio.Future[None], Callable[[int], None]]] = deque()
         self._ctx: Any = None
         self._taken = 0  # slots held: running workers and those starting
         self._tasks: set[asyncio.Future[Any]] = set()
+
+    def nice(self) -> int:
+        """What a worker adds to its niceness. The worker module (the player, the engine,
+        the strategies) is imported here, at the first start, not when the server starts."""
+        if self._nice is None:
+            from .replay_worker import NICE
+
+            self._nice = NICE
+        return self._nice
 
     def context(self) -> Any:
         if self._ctx is None:
