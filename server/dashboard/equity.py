@@ -9,9 +9,10 @@ from bokeh.models import ColumnDataSource, DataRange1d, LinearAxis
 from bokeh.plotting import figure
 
 from .chart import BG
-from .ranges import Placeholder
+from .ranges import Placeholder, date_axis
+from .sampling import Point, thin
 
-KEEP_POINTS = 5000
+KEEP_POINTS = 5000  # past this, the whole curve is thinned to half (its dips kept)
 
 
 class EquityChart:
@@ -24,6 +25,8 @@ class EquityChart:
                      background_fill_color=BG, border_fill_color=BG, y_axis_location="right",
                      title="Equity (USD) and margin level (%)")  # fmt: skip
         fig.title.text_color = "#b2b5be"
+        date_axis(fig)
+        fig.xaxis.major_label_text_color = "#b2b5be"
         fig.grid.grid_line_color = "#2a2e39"
         eq = fig.line("t", "equity", source=self.source, color="#2962ff", line_width=2,
                       legend_label="equity")  # fmt: skip
@@ -48,10 +51,32 @@ class EquityChart:
 
     def add(self, t_ms: float, figures: dict[str, Any]) -> None:
         """One point: the account's figures at engine time t (ms)."""
-        lvl = figures["margin_level"]
-        level = float(lvl) if lvl is not None else np.nan
-        point = {"t": [t_ms], "equity": [float(figures["equity"])], "level": [level]}
+        self.extend([(t_ms, figures)])
+
+    def extend(self, points: list[Point]) -> None:
+        """Points (t ms, figures) in time order, in one update; past `KEEP_POINTS` the
+        whole curve is thinned (see sampling.thin): it is kept from the start, not cut."""
+        if not points:
+            return
+        new = _columns(points)
         self._empty[0].show(False)
-        if level == level:  # a margin level (NaN without positions)
+        if any(v == v for v in new["level"]):  # a margin level (NaN without positions)
             self._empty[1].show(False)
-        self.source.stream(point, rollover=KEEP_POINTS)
+        d = self.source.data
+        if len(d["t"]) + len(points) <= KEEP_POINTS:
+            self.source.stream(new)
+            return
+        kept = [(t, {"equity": e, "margin_level": None if lv != lv else lv})
+                for t, e, lv in zip(d["t"], d["equity"], d["level"], strict=True)]  # fmt: skip
+        self.source.data = _columns(thin(kept + list(points), KEEP_POINTS // 2))
+
+
+def _columns(points: list[Point]) -> dict[str, list[float]]:
+    """The chart's columns of these points (NaN for no margin level)."""
+    out: dict[str, list[float]] = {"t": [], "equity": [], "level": []}
+    for t_ms, figures in points:
+        lvl = figures["margin_level"]
+        out["t"].append(float(t_ms))
+        out["equity"].append(float(figures["equity"]))
+        out["level"].append(np.nan if lvl is None or lvl != lvl else float(lvl))
+    return out

@@ -116,6 +116,10 @@ class Player:
     strategy: Callable[[], Strategy] | None = None  # makes a fresh workbench.backtest Strategy
     on_event: Callable[[Event], None] | None = None
     max_step: int = 50_000
+    # called each time the tape's time crosses a multiple of `sample_us` (0: never), after
+    # the quotes before it are fed: the engine as it was then (an equity curve's grid)
+    on_sample: Callable[[], None] | None = None
+    sample_us: int = 0
     pos: int = 0
     playing: bool = False
     commands: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
@@ -176,6 +180,12 @@ class Player:
             stop = end
             if self._next_cmd < len(self.commands):
                 stop = min(end, self.commands[self._next_cmd][0])
+            sample = False
+            if self.sample_us > 0 and self.on_sample is not None and stop > self.pos:
+                g = self.sample_us
+                cut = int(np.searchsorted(self.tape.t, (int(self.tape.t[self.pos]) // g + 1) * g))
+                if cut <= stop and cut < len(self.tape):  # the grid time falls before `stop`
+                    stop, sample = cut, True
             if stop > self.pos:
                 s = slice(self.pos, stop)
                 tape = self.tape
@@ -184,6 +194,8 @@ class Player:
                     tape.ask[s].tolist(),
                 )  # fmt: skip
                 self.pos = stop
+            if sample:
+                self.on_sample()  # type: ignore[misc]
             while (
                 self._next_cmd < len(self.commands) and self.commands[self._next_cmd][0] <= self.pos
             ):

@@ -2,8 +2,9 @@
 
 A batch (see replay_worker.Worker._batch) carries what changed since the one before it;
 when the serving process is busy, two or more wait for the same document tick. Merging
-keeps what the page must show (every equity point, the candles that changed, the newest
-events and a count of the rest, the latest state of everything else), so a busy server
+keeps what the page must show (the equity points, thinned to the batch's bound keeping
+the dips, the candles that changed, the newest events and a count of the rest, the
+latest state of everything else), so a busy server
 shows one batch, late, rather than a backlog.
 """
 
@@ -11,7 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .replay_worker import EVENTS_PER_BATCH
+from .replay_worker import EQUITY_PER_BATCH, EVENTS_PER_BATCH
+from .sampling import thin
 
 Batch = dict[str, Any]
 
@@ -43,7 +45,7 @@ def merge(old: Batch, new: Batch) -> Batch:
         "reset": old["reset"],
         "candles": merge_candles(old["candles"], new["candles"]),
         "quote": new["quote"] or old["quote"],
-        "equity": old["equity"] + new["equity"],
+        "equity": thin(old["equity"] + new["equity"], EQUITY_PER_BATCH),
         "events": kept,
         "skipped": old["skipped"] + new["skipped"] + len(events) - len(kept),
         "commanded": old["commanded"] or new["commanded"],

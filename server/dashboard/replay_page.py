@@ -43,6 +43,9 @@ WATCH_MS = 1000  # how often the page looks whether its browser is still there
 # styled table costs the event loop 30-40 ms that every session waits for; at once after
 # a command, a seek back, a pause or the end.
 TABLES_S = 2.0
+# Marks kept on the replay's chart: the newest (a strategy trading all day would bury the
+# candles under its entries and exits otherwise).
+KEEP_MARKS = 60
 
 
 def _dt(t_us: int) -> datetime:
@@ -82,7 +85,7 @@ class ReplayPage:
         self.seek = pn.widgets.FloatSlider(name="Position", start=0, end=1, step=0.001, value=0,
                                            sizing_mode="stretch_width", disabled=True)  # fmt: skip
         self.status = Text("replay_status", sizing_mode="stretch_width")
-        self.chart = PriceChart(height=330, name="replay_chart")
+        self.chart = PriceChart(height=330, name="replay_chart", keep_marks=KEEP_MARKS)
         self.equity = EquityChart()
         self.account_strip = Text("account", sizing_mode="stretch_width")
         self.trading = TradingPanel(WorkerTrader(lambda: self.worker), lambda: ACCOUNT,
@@ -113,7 +116,7 @@ class ReplayPage:
             controls,
             pn.Row(self.seek, self.status.panel, sizing_mode="stretch_width"),
             self.account_strip.panel,
-            pn.Row(pn.Column(pn.pane.Bokeh(self.chart.figure), pn.pane.Bokeh(self.equity.figure),
+            pn.Row(pn.Column(self.chart.panel, pn.pane.Bokeh(self.equity.figure),
                              sizing_mode="stretch_width"), right, sizing_mode="stretch_width"),
             pn.Tabs(("Open positions", self.trading.positions_table),
                     ("Pending orders", self.trading.orders_table),
@@ -284,13 +287,13 @@ class ReplayPage:
             self.chart.reset(b["candles"] or {"t": [], "open": [], "high": [], "low": [],
                                               "close": []}, b["seconds"])  # fmt: skip
             self.chart.clear_marks()
+            self.chart.simulated(b["label"] == "SIMULATED")
             self.equity.clear()
         elif b["candles"]:
             self.chart.candle(b["candles"])
         if b["quote"] is not None:
             self.chart.quote(*b["quote"])
-        for t_ms, figures in b["equity"]:
-            self.equity.add(t_ms, figures)
+        self.equity.extend(b["equity"])
         self._events(b["events"], b["skipped"])
         self.account_strip.object = account_html(b["figures"], b["positions"])
         now = time.monotonic()

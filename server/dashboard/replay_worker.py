@@ -4,7 +4,9 @@ The serving process starts one `main` per replay page that loaded a tape (see
 replay_pool). The worker lowers its own priority, then loops: it reads the page's
 commands from its pipe (load, play, speed, seek, a trade, "now", stop), feeds the quotes
 the speed makes due, and sends back what the page shows in batches, at most one per
-`BATCH_S`: the chart's new candles and last quote, an equity point, the newest events,
+`BATCH_S`: the chart's new candles and last quote, the equity points (one at each fill,
+margin call or liquidation and one each `GRID_POINTS`th of the tape's time, so a fast
+replay keeps its dips; at most `EQUITY_PER_BATCH`, thinned keeping them), the newest events,
 the positions, the pending orders, the account figures and where the tape is. It ends
 when told to stop or when the serving process's end of the pipe closes. A strategy or a
 command that raises pauses the replay with the error on the page; it never ends the
@@ -13,6 +15,7 @@ worker.
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import os
 import time
@@ -26,6 +29,7 @@ from workbench.backtest.strategy import Strategy
 
 from .player import ACCOUNT, Player, Tape, parquet_tape, synthetic_tape
 from .producer import SCALE, Candles
+from .sampling import Point, thin
 from .trader import ReplayTrader
 
 NICE = 10  # added to the worker's niceness: the serving process keeps its share of the CPU
@@ -34,6 +38,9 @@ PACE_S = 0.02  # how often a paced replay (1×..3600×) feeds what is due
 STEP_QUOTES = 20_000  # quotes fed at most between two looks at the pipe
 EVENTS_PER_BATCH = 20  # the newest events a batch carries; older ones are only counted
 FRAMES = (1, 5, 15, 60, 300, 900, 3600)  # candle seconds: the first giving <= 400 candles
+GRID_POINTS = 1500  # equity points on the time grid over a whole tape (at least 1 s apart)
+EQUITY_PER_BATCH = 600  # equity points a batch carries at most (thinned, dips kept)
+SAMPLED = frozenset({"opened", "closed", "reduced", "margin_call"})  # an equity point each
 TRADER_CALLS = frozenset({"open", "order", "cancel", "modify", "close", "now", "preview"})
 
 STRATEGIES: dict[str, Callable[[], Strategy] | None] = {
@@ -70,12 +77,14 @@ class Worker:
         self.candles = Candles(FRAMES[0])
         self.trader = ReplayTrader(lambda: self.player, self._commanded)
         self.events: list[dict[str, Any]] = []  # the player's, since the last batch
+        self.equity: list[Point] = []  # (t ms, figures) since the last batch
         self._clear()
         self._last_send = 0.0
         self._wall = time.monotonic()
 
     def _clear(self) -> None:
         self.events.clear()
+        self.equity.clear()
         self.skipped = 0  # events not sent (more than EVENTS_PER_BATCH in a batch)
         self.changed_from: int | None = None  # the first candle (ms) changed since a send
         self.quote: tuple[float, float, float] | None = None
@@ -172,9 +181,11 @@ class Worker:
                 path.unlink(missing_ok=True)
         if not len(tape):
             return "No quotes in that range."
+        span_us = int(tape.t[-1] - tape.t[0])
         self.player = Player(tape, margin_mode=mode, speed=speed, strategy=STRATEGIES[strategy],
-                             on_event=self.events.append, max_step=STEP_QUOTES)  # fmt: skip
-        span = int(tape.t[-1] - tape.t[0]) // 1_000_000
+                             on_event=self._event, max_step=STEP_QUOTES, on_sample=self._sample,
+                             sample_us=max(1_000_000, span_us // GRID_POINTS))  # fmt: skip
+        span = span_us // 1_000_000
         self.candles = Candles(next((f for f in FRAMES if span / f <= 400), FRAMES[-1]))
         self._clear()
         self.reset = self.dirty = self.urgent = True
@@ -185,6 +196,17 @@ class Worker:
         if method not in TRADER_CALLS:
             raise ValueError(f"no replay command {method!r}")
         return _sync(getattr(self.trader, method)(*args, **kwargs))
+
+    def _event(self, ev: dict[str, Any]) -> None:
+        self.events.append(ev)
+        if ev["type"] in SAMPLED and ev.get("account") == ACCOUNT:
+            self._sample()
+
+    def _sample(self) -> None:
+        """An equity point: the account as the engine has it now."""
+        p = self.player
+        if p is not None:
+            self.equity.append(_point(max(p.engine.now, 0), p.engine.figures(ACCOUNT)))
 
     def _commanded(self) -> None:
         self.dirty = self.urgent = True
@@ -211,8 +233,13 @@ class Worker:
         p = self.player
         assert p is not None
         before = p.pos
+        n_events, n_equity = len(self.events), len(self.equity)
         p.seek(fraction)
-        if p.pos < before:  # replayed from the start: the chart starts over too
+        if p.pos < before:  # replayed from the start: the charts start over too, with what
+            # the replay up to here gave (what came before belongs to the other run)
+            del self.events[:n_events]
+            del self.equity[:n_equity]
+            self.skipped = 0
             self.candles = Candles(self.candles.seconds)
             self.reset = True
             self._took(0, p.pos)
@@ -257,28 +284,37 @@ class Worker:
         if self.reset:
             candles = self.candles.tail()
         elif self.changed_from is not None:
-            cut = self.changed_from
-            n = sum(1 for t in self.candles.t[-50:] if t >= cut)
+            # every candle from the first changed on: at max speed a step can bring hundreds
+            # (the dip of a margin call among them), not only the last few
+            n = len(self.candles.t) - bisect.bisect_left(self.candles.t, self.changed_from)
             candles = self.candles.tail(max(n, 1))
         quotes = {}
         for sym in p.tape.symbols:
             q = eng.last_quote(sym)
             if q is not None:
                 quotes[sym] = (str(q["bid"]), str(q["ask"]))
-        level = figures.get("margin_level")
+        equity = list(self.equity)
+        if p.pos:
+            equity.append(_point(int(p.tape.t[p.pos - 1]), figures))
         events = self.events[-EVENTS_PER_BATCH:]
         return {
             "pos": p.pos, "total": len(p.tape), "t": p.t, "playing": p.playing, "done": p.done,
             "label": p.tape.label, "symbols": p.tape.symbols, "reset": self.reset,
             "seconds": self.candles.seconds,
             "candles": candles, "quote": self.quote,
-            "equity": [(float(p.tape.t[p.pos - 1]) / 1000,
-                        {"equity": figures["equity"], "margin_level": level})] if p.pos else [],
+            "equity": thin(equity, EQUITY_PER_BATCH),
             "events": events, "skipped": self.skipped + len(self.events) - len(events),
             "positions": eng.positions(ACCOUNT), "orders": eng.orders(ACCOUNT),
             "figures": figures, "quotes": quotes, "commanded": self.urgent,
             "error": self.error,
         }  # fmt: skip
+
+
+def _point(t_us: int, figures: dict[str, Any]) -> Point:
+    """An equity point (floats: it is only plotted) at engine time `t_us`."""
+    lvl = figures.get("margin_level")
+    return (t_us / 1000, {"equity": float(figures["equity"]),
+                          "margin_level": None if lvl is None else float(lvl)})  # fmt: skip
 
 
 __all__ = ["BATCH_S", "NICE", "STRATEGIES", "Tape", "Worker", "main"]
