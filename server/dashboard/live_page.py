@@ -27,7 +27,7 @@ from .context import Dashboards
 from .login import LOGOUT_JS, LoginCard
 from .messages import order_what
 from .notices import NoticeBoard
-from .numbers import cell_colors, price_units
+from .numbers import HTML, colored, price_units
 from .producer import FRAMES, SCALE, Push
 from .trader import DeskTrader
 from .trading import RIGHT, TradingPanel
@@ -87,14 +87,14 @@ class LivePage:
             history_frame([]), name="history", css_classes=["history-table"],
             show_index=False, disabled=True,
             sizing_mode="stretch_width", height=190, theme="fast", text_align=RIGHT,
-            selectable=False,
+            selectable=False, formatters={"pnl": HTML},
         )  # fmt: skip
-        self.history.style.apply(cell_colors, subset=["pnl"])  # kept for every new value
         self.notices = NoticeBoard(dash.state.desk, self.doc, self.notifications, self.known,
                                    lambda: self.account, self._spawn)  # fmt: skip
         self.broker = Broker(dash.state.desk, trader, lambda: self.account,
                              lambda: self.positions, self.trading.known)  # fmt: skip
-        self.watchlist = Watchlist(symbols, lambda: self.ticks, self._reference, self._pick)
+        self.watchlist = Watchlist(symbols, lambda: self.ticks, self._reference, self._pick,
+                                   self._later)  # fmt: skip
         self.who = html_pane("", name="who")
         self.logout = pn.widgets.Button(name="Log out", button_type="light", width=80,
                                         visible=False)  # fmt: skip
@@ -267,6 +267,9 @@ class LivePage:
         opens = self.dash.producer.history(sym, "1m")["open"]
         return opens[0] if opens else None
 
+    def _later(self, fn: Any, seconds: float) -> None:
+        self.doc.add_timeout_callback(fn, max(1, int(seconds * 1000)))
+
     def _pick(self, sym: str) -> None:
         if sym in self.symbol.options:
             self.symbol.value = sym
@@ -306,6 +309,7 @@ class LivePage:
             return
         rows = await self.dash.state.desk.closed_orders(account)
         frame = history_frame([closed_order(account, *r) for r in rows[:200]], self.ticks)
+        frame["pnl"] = frame["pnl"].map(colored)
         self.history.value = frame
 
     async def _load_orders(self) -> None:

@@ -9,7 +9,8 @@ fraction of a cent lies behind it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import html
+from collections.abc import Mapping
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal, InvalidOperation
 
 from workbench.money import PRICE_DP, fmt_price
@@ -88,17 +89,20 @@ PROFIT_COLOR = "#26a69a"
 LOSS_COLOR = "#ef5350"
 
 
-def cell_colors(col: Iterable[object]) -> list[str]:
-    """Table cell styles of signed money texts ("+12.35", "-0.80", "+0.00"): every cell
-    gets a colour, a neutral one `inherit`, so a cell that was red once does not stay red
-    when the table reuses it (Tabulator keeps a cell's old inline style)."""
-    out = []
-    for v in col:
-        text = str(v).replace(",", "")
-        try:
-            cls = sign_class(text)
-        except (InvalidOperation, ValueError):
-            cls = ""
-        out.append(f"color: {PROFIT_COLOR}" if cls == "profit" else
-                   f"color: {LOSS_COLOR}" if cls == "loss" else "color: inherit")  # fmt: skip
-    return out
+def colored(text: object) -> str:
+    """A signed money text ("+12.35", "-0.80", "+0.00") as HTML for a table cell with
+    Tabulator's html formatter: green, red or neutral by the figure shown. The colour
+    travels with the cell's text: a table's cell styles are patched by row number, which
+    after a row is removed names rows that are gone ("Find Error - No matching row
+    found") and left a reused cell red."""
+    text = str(text)
+    try:
+        cls = sign_class(text.replace(",", "").replace("%", "").strip())
+    except (InvalidOperation, ValueError):
+        cls = ""
+    color = PROFIT_COLOR if cls == "profit" else LOSS_COLOR if cls == "loss" else "inherit"
+    sign = cls or "neutral"
+    return f'<span style="color: {color}" data-sign="{sign}">{html.escape(text)}</span>'
+
+
+HTML = {"type": "html"}  # Tabulator's formatter for the `colored` columns

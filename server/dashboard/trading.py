@@ -19,7 +19,7 @@ from .chart import PriceChart
 from .editor import Editor
 from .lines import price_lines
 from .messages import Known, answer, order_what
-from .numbers import cell_colors
+from .numbers import HTML, colored
 from .ticket import OrderTicket
 from .trader import Trader
 from .view import orders_frame, positions_frame
@@ -31,18 +31,16 @@ EDIT = '<button class="edit-btn">Edit</button>'
 
 def _table(frame: pd.DataFrame, name: str, buttons: dict[str, str], height: int,
            colored: str | None = None) -> Any:  # fmt: skip
-    """A table of text columns; `colored` is a money column coloured by its sign (the
-    style is set once: Panel carries it over to every new value)."""
-    table = pn.widgets.Tabulator(
+    """A table of text columns; `colored` is a money column coloured by its sign (its
+    cells are HTML: see numbers.colored)."""
+    return pn.widgets.Tabulator(
         frame, name=name, css_classes=[f"{name}-table"], show_index=False, disabled=True,
         buttons=buttons, hidden_columns=["ref"], sizing_mode="stretch_width", height=height,
         theme="fast", text_align=RIGHT, selectable=False,
         configuration={"columnDefaults": {"headerSort": False}},
         stylesheets=[":host .tabulator {font-size: 13px;}"],
+        formatters={colored: HTML} if colored else {},
     )  # fmt: skip
-    if colored is not None:
-        table.style.apply(cell_colors, subset=[colored])
-    return table
 
 
 class TradingPanel:
@@ -84,6 +82,7 @@ class TradingPanel:
         for p in positions:
             self.known[p["ref"]] = (p["symbol"], p["side"])
         frame = positions_frame(positions, quotes, self.ticks)
+        frame["upnl"] = frame["upnl"].map(colored)
         if not frame.equals(self.positions_table.value):
             self.positions_table.value = frame
         self._follow()

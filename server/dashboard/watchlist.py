@@ -4,7 +4,7 @@ The change is the mid price against a reference taken when the page first shows 
 symbol: the open of the oldest 1 m candle the producer keeps for it (up to ten hours),
 or else that first quote. Prices have their
 instrument's tick decimals. Redrawn at most every `every` seconds (a table update
-costs the event loop), and only the cells that changed.
+costs the event loop), the quotes held back meanwhile shown when the time is up.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Any
 import pandas as pd
 import panel as pn
 
-from .numbers import LOSS_COLOR, PROFIT_COLOR, Ticks, price_units
+from .numbers import HTML, Ticks, colored, price_units
 
 COLUMNS = ["symbol", "bid", "ask", "change"]
 Quote = tuple[Any, int, int, int]  # (symbol, t, bid, ask) as the producer keeps it
@@ -33,24 +33,22 @@ def change_text(mid: Decimal, ref: Decimal | None) -> str:
     return f"{pct:+.2f} %"
 
 
-def change_colors(col: Any) -> list[str]:
-    return [f"color: {PROFIT_COLOR}" if str(v).startswith("+") else
-            f"color: {LOSS_COLOR}" if str(v).startswith("-") else "color: inherit"
-            for v in col]  # fmt: skip
-
-
 class Watchlist:
     """A table of every instrument; a click on a row calls `pick(symbol)`."""
 
     def __init__(self, symbols: list[str], ticks: Callable[[], Ticks],
                  reference: Callable[[str], float | None], pick: Callable[[str], None],
+                 later: Callable[[Callable[[], None], float], None],
                  every: float = 1.0) -> None:  # fmt: skip
         self.symbols = symbols
         self.ticks = ticks
         self.reference = reference  # the symbol's oldest kept mid (float: plotted candles)
         self.base: dict[str, Decimal] = {}  # the reference, or the first mid this page saw
         self.every = every
+        self.later = later  # runs a callback on the page after some seconds
         self._at = 0.0
+        self._last: dict[str, Quote] = {}
+        self._waiting = False  # a redraw is scheduled for the quotes held back
         self._rows: dict[str, tuple[str, str, str]] = {}
         self.table = pn.widgets.Tabulator(
             pd.DataFrame({"symbol": symbols, "bid": "—", "ask": "—", "change": "—"},
@@ -58,21 +56,29 @@ class Watchlist:
             name="watchlist", css_classes=["watchlist-table"], show_index=False,
             disabled=True, selectable=False, theme="fast", width=300, height=150,
             text_align={"bid": "right", "ask": "right", "change": "right"},
+            formatters={"change": HTML},
             configuration={"columnDefaults": {"headerSort": False}},
             stylesheets=[":host .tabulator {font-size: 13px;} "
                          ":host .tabulator-row {cursor: pointer;}"],
         )  # fmt: skip
-        self.table.style.apply(change_colors, subset=["change"])
         self.table.on_click(lambda e: self._clicked(e, pick))
 
     def _clicked(self, event: Any, pick: Callable[[str], None]) -> None:
         if event.row is not None and 0 <= event.row < len(self.symbols):
             pick(self.symbols[event.row])
 
+    def _due(self) -> None:
+        self._waiting = False
+        self.show(self._last, force=True)
+
     def show(self, last: dict[str, Quote], force: bool = False) -> None:
         """The producer's last quotes: the cells that changed (at most every `every` s)."""
         now = time.monotonic()
+        self._last = last
         if not force and now - self._at < self.every:
+            if not self._waiting:  # the last quotes are shown when the time comes
+                self._waiting = True
+                self.later(self._due, self.every - (now - self._at))
             return
         self._at = now
         ticks = self.ticks()
@@ -89,7 +95,8 @@ class Watchlist:
             if base is None:
                 ref = self.reference(sym)
                 base = self.base[sym] = Decimal(repr(ref)) if ref else mid
-            row = (price_units(bid, tick), price_units(ask, tick), change_text(mid, base))
+            row = (price_units(bid, tick), price_units(ask, tick),
+                   colored(change_text(mid, base)))  # fmt: skip
             if self._rows.get(sym) != row:
                 self._rows[sym] = row
                 values.loc[i, ["bid", "ask", "change"]] = list(row)
