@@ -63,9 +63,10 @@ def test_stored_candles_are_the_quotes_before_the_end_and_klines_where_none(
     assert len(per_s["t"]) == 180 and per_s["t"][0] == T0 // 1000
     assert per_s["t"][-1] == (end - 1_000_000) // 1000  # nothing at or after the end
     assert per_s["close"][:3] == [100.5, 101.5, 102.5]
-    # the bound: the newest `limit` candles before the end
+    # the bound: the candles of the `limit` frames before the end, none older
     last10, _ = stored_candles(con, "BTC_USDC", 1, end, 10)
     assert last10["t"] == per_s["t"][-10:] and last10["close"] == per_s["close"][-10:]
+    assert stored_candles(con, "BTC_USDC", 1, end + 3_600_000_000, 600)[0]["t"] == []
     per_m, _ = stored_candles(con, "BTC_USDC", 60, end, 600)
     assert per_m["t"] == [(T0 - 120_000_000) // 1000, (T0 - 60_000_000) // 1000,
                           T0 // 1000, (T0 + 60_000_000) // 1000,

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from decimal import Decimal
 
 import pytest
-from browser_helpers import chromium, model_js, shot, wait_for
+from browser_helpers import chromium, model_js, register_in_page, shot, wait_for
 from playwright.sync_api import Page
 from server_helpers import Server, running_server
 
@@ -106,3 +106,14 @@ def test_the_equity_keeps_its_dip_at_max_speed_and_after_a_seek(served: Server) 
         page.mouse.wheel(0, 400)
         page.wait_for_timeout(300)
         shot(page, "dashboard-replay-equity-seek")
+
+
+def test_simulated_prices_are_labelled_on_the_live_chart(served: Server) -> None:
+    with chromium() as browser:  # (this server's feed is the synthetic one: SIMULATED)
+        page = browser.new_page(viewport={"width": 1440, "height": 900})
+        register_in_page(page, served.url, "sim@example.com", "Sim")
+        wait_for(lambda: page.evaluate(model_js("simulated_label", "m.visible")),
+                 "the SIMULATED label")  # fmt: skip
+        text = page.evaluate(model_js("simulated_label", "m.text"))
+        assert text.startswith("SIMULATED"), text
+        shot(page, "dashboard-live-simulated")

@@ -44,11 +44,13 @@ def interval_of(seconds: int) -> str:
 def stored_candles(
     con: duckdb.DuckDBPyConnection, symbol: str, seconds: int, end_us: int, limit: int
 ) -> tuple[Candles, bool]:
-    """The last `limit` candles of `symbol` in frames of `seconds` that start before
-    `end_us`: from the recorded quotes, else from stored klines of that interval; and
-    whether any of them are simulated."""
+    """The candles of `symbol` in frames of `seconds` in the `limit` frames before
+    `end_us` (older ones are another time: a recording of last year is no history of
+    now): from the recorded quotes, else from stored klines of that interval; and whether
+    any of them are simulated."""
     interval = interval_of(seconds)
     iv = seconds * 1_000_000
+    lo = (end_us // iv - limit) * iv
     rows: dict[int, tuple[float, ...]] = {}
     simulated = False
     cur = con.cursor()
@@ -57,22 +59,19 @@ def stored_candles(
             """SELECT start_us, any_value(open::DOUBLE), any_value(high::DOUBLE),
                       any_value(low::DOUBLE), any_value(close::DOUBLE),
                       bool_or(source = $sim)
-               FROM klines WHERE symbol = $s AND interval = $i AND start_us < $end
-               GROUP BY start_us ORDER BY start_us DESC LIMIT $n""",
-            {"s": symbol, "i": interval, "end": end_us, "n": limit, "sim": SIMULATED_SOURCE},
+               FROM klines WHERE symbol = $s AND interval = $i AND start_us >= $lo
+                   AND start_us < $end
+               GROUP BY start_us""",
+            {"s": symbol, "i": interval, "lo": lo, "end": end_us, "sim": SIMULATED_SOURCE},
         ).fetchall():
             rows[int(start) // 1000] = tuple(ohlc)
             simulated = simulated or bool(sim)
-        (last,) = cur.execute(
-            "SELECT max(t) FROM quotes WHERE symbol = ? AND t < ?", [symbol, end_us]
-        ).fetchone() or (None,)
-        if last is not None:
-            lo = (int(last) // iv - limit + 1) * iv
-            table = candles_table(con, symbol, interval, start=lo, end=end_us)
-            starts = table.column("start").to_pylist()
-            cols = [table.column(c).cast(pa.float64()).to_pylist() for c in COLUMNS]
-            for i, start in enumerate(starts):
-                rows[int(start) // 1000] = tuple(c[i] for c in cols)
+        table = candles_table(con, symbol, interval, start=lo, end=end_us)
+        starts = table.column("start").to_pylist()
+        cols = [table.column(c).cast(pa.float64()).to_pylist() for c in COLUMNS]
+        for i, start in enumerate(starts):
+            rows[int(start) // 1000] = tuple(c[i] for c in cols)
+        if starts:
             (sim,) = cur.execute(
                 "SELECT bool_or(source = ?) FROM quotes WHERE symbol = ? AND t >= ? AND t < ?",
                 [SIMULATED_SOURCE, symbol, lo, end_us],
