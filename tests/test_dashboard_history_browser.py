@@ -11,7 +11,6 @@ import math
 import time
 from collections.abc import Iterator
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 from browser_helpers import chromium, model_js, register_in_page, shot, wait_for
@@ -71,7 +70,9 @@ def _candles(page: Page) -> int:
 def _minutes(page: Page) -> int:
     """Candles on the chart when they are 1m ones (0 while the 1s ones are still shown)."""
     t = page.evaluate(model_js("candles", "Array.from(m.data.t)")) or []
-    return len(t) if len(t) > 1 and all(b - a >= 60_000 for a, b in zip(t, t[1:])) else 0
+    return (
+        len(t) if len(t) > 1 and all(b - a >= 60_000 for a, b in zip(t, t[1:], strict=False)) else 0
+    )
 
 
 def _kinds(page: Page) -> list[str]:
@@ -119,8 +120,11 @@ def test_trade_marks_survive_a_reload_and_a_switch(served: tuple[Server, Market]
             auth = bearer(r.json()["token"])
             market.set("BTC_USDC", "60000", "60000.5")
             wait_price(c, "BTC_USDC", "60000")
-            opened = c.post("/trade/open", headers=auth, json={
-                "asset": "BTC_USDC", "side": "long", "leverage": "10", "margin": "100"})
+            opened = c.post(
+                "/trade/open",
+                headers=auth,
+                json={"asset": "BTC_USDC", "side": "long", "leverage": "10", "margin": "100"},
+            )
             assert opened.status_code == 201, opened.text
             closed = c.post(f"/trade/close/{opened.json()['orderId']}", headers=auth)
             assert closed.status_code == 200, closed.text  # fmt: skip
