@@ -7,15 +7,17 @@ from __future__ import annotations
 
 import math
 import statistics
+import time
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import pytest
+from server_helpers import free_port
 
 from server.dashboard.chart import BOLL, KEEP_CANDLES, MA, PriceChart
-from server.dashboard.chart_backfill import rest_url
+from server.dashboard.chart_backfill import backfill, rest_url
 from server.dashboard.chart_history import (
     account_marks,
     mark_of,
@@ -25,6 +27,7 @@ from server.dashboard.chart_history import (
 from server.dashboard.overlays import bands, tail_bands
 from workbench.live.history import History
 from workbench.store.schema import connect
+from workbench.testing.fake_backpack_rest import FakeBackpackRest, rest_kline
 
 T0 = 1_750_000_020_000_000  # µs, on a whole minute
 
@@ -217,3 +220,26 @@ def test_klines_are_backfilled_only_from_a_known_rest_api() -> None:
     env = {"WORKBENCH_BACKPACK_REST_URL": "http://127.0.0.1:9"}
     assert rest_url("backpack", "ws://127.0.0.1:5000", env) == "http://127.0.0.1:9"
     assert rest_url("synthetic", "wss://ws.backpack.exchange", env) is None
+
+
+def test_the_backfill_stores_recent_klines_and_a_failure_is_only_logged(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    now = int(time.time()) // 60 * 60
+    con = connect(tmp_path / "ticks.duckdb")
+    with FakeBackpackRest() as rest:
+        rest.add_klines("BTC_USDC", "1m", [
+            rest_kline(now - 60 * (30 - i), "1m", "100", "101", "99", "100.5", "2", trades=1)
+            for i in range(30)
+        ] + [rest_kline(now - 26 * 3600, "1m", "1", "1", "1", "1", "1", trades=1)])  # fmt: skip
+        added = backfill(con, rest.url, ["BTC_USDC", "NOPE_USDC"])
+        assert added == {"BTC_USDC": 30}  # not the one of 26 h ago; the unknown symbol left out
+        assert backfill(con, rest.url, ["BTC_USDC"]) == {"BTC_USDC": 0}  # stored already
+    assert "NOPE_USDC" in caplog.text
+    n = con.execute("SELECT count(*) FROM klines WHERE source = 'backfill'").fetchone()
+    assert n == (30,)
+    # nobody answers: logged, never raised, and soon over
+    t0 = time.monotonic()
+    assert backfill(con, f"http://127.0.0.1:{free_port()}", ["BTC_USDC"]) == {}
+    assert time.monotonic() - t0 < 15
+    con.close()
