@@ -148,3 +148,17 @@ def test_csv_of_the_order_history_is_exact_text() -> None:
     got = dict(zip(rows[0], rows[1], strict=True))
     assert got["pnl"] == "1.66582" and got["take profit"] == "" and got["stop loss"] == "59000"
     assert got["close price"] == "61000.0" and got["closed at"] == "2024-08-09T00:10:00.000000Z"
+
+
+def test_the_ticket_preview_and_the_chart_label_show_a_liquidation_price_on_the_tick() -> None:
+    from server.dashboard.lines import price_lines
+    from server.dashboard.preview import preview_html
+
+    lines = price_lines([POS], [], "BTC_USDC")
+    assert "Liq. 56980.5" in lines["label"]
+    p = {"ok": True, "kind": "market", "side": "short", "price": "2574.90", "qty": "1",
+         "margin": "100", "fee": "0", "free_margin_after": "4900",
+         "liquidation_price": "2699.12345678"}  # fmt: skip
+    shown = preview_html(p)
+    assert '<div class="num pv-value" data-pv="liquidation_price">2699.13</div>' in shown
+    assert 'data-pv-liquidation-price="2699.12345678"' in shown  # the exact one kept

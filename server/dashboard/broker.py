@@ -160,8 +160,8 @@ class Broker:
             else:
                 refused.append(f"{ref[:8]}: {ev.get('reason')} {ev.get('message', '')}")
         pnl, cls = money(total, sign=True), sign_class(total) or "neutral"
-        text = (f"Closed {closed} position{'s' if closed != 1 else ''}, P/L "
-                f'<span class="{cls}" data-pnl="{pnl}">{pnl}</span>')  # fmt: skip
+        text = (f'<span class="{cls}" data-pnl="{pnl}">Closed {closed} '
+                f"position{'s' if closed != 1 else ''}, P/L {pnl}</span>")  # fmt: skip
         if refused:
             text += "; not closed: " + html.escape("; ".join(refused))
         self.say(text, not refused)

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from .numbers import liquidation, text_decimals
+
 #: kind -> (colour, dash, width, label x): what a trader expects to read at a glance. The
 #: labels of a kind share a column (screen px from the left), so that the labels of
 #: lines close together (an entry and its trailing stop) do not cover each other.
@@ -51,7 +53,9 @@ def price_lines(
         trail = p.get("trailing_stop")
         add("trailing", ref, p.get("trailing_level"),
             f"Trailing {p.get('trailing_level')} ({trail} behind)")  # fmt: skip
-        add("liquidation", ref, p.get("liquidation_price"), f"Liq. {p.get('liquidation_price')}")
+        liq = p.get("liquidation_price")  # labelled at the tick where it fires
+        shown = liquidation(liq, p["side"], None, text_decimals(price))
+        add("liquidation", ref, liq, f"Liq. {shown}")
     for o in orders:
         if o["symbol"] != symbol:
             continue

@@ -16,6 +16,7 @@ from typing import Any
 
 from .fields import number
 from .messages import answer
+from .numbers import liquidation, text_decimals
 from .view import money
 
 SIZE_WORDS = {"margin": "margin", "qty": "quantity"}
@@ -80,6 +81,8 @@ def preview_html(p: dict[str, Any]) -> str:
     pending = p["kind"] != "market"
     free_after = Decimal(p["free_margin_after"])
     liq = p["liquidation_price"]
+    if liq is not None:  # shown at the tick where it fires (the exact one in data-pv-*)
+        liq = liquidation(liq, p["side"], None, text_decimals(p["price"]))
     rows = [
         ("if filled at" if pending else "fills at", p["price"], "price"),
         ("quantity", p["qty"], "qty"),
