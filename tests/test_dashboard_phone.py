@@ -138,15 +138,20 @@ def test_live_page_on_a_phone_is_one_column_touch_sized_and_trades(
 
 def test_replay_page_on_a_phone_fits_and_is_touch_sized(server: Server, phone: Page) -> None:
     phone.goto(server.url + "/dashboard/replay")
-    load = phone.get_by_role("button", name="Load")
-    load.wait_for(timeout=20_000)
     wait_for(lambda: phone.get_by_text("then Load", exact=False).count()
              or phone.get_by_text("simulated market is", exact=False).count(),
              "the replay page to list the tick store")  # fmt: skip
+    phone.get_by_role("button", name="Load").tap()
+    phone.locator(".replay-said", has_text="loaded").wait_for(timeout=20_000)
     _fits(phone)
     _touch_sized(phone)
     play = phone.get_by_role("button", name="Play").bounding_box()
     chart = _box(phone, ".bk-Canvas")
     assert play is not None and play["x"] + play["width"] <= 390, play
     assert chart["w"] >= 330, chart
+    # the account strip is styled (a row of figures that wraps), not a list of lines: the
+    # page's design once dropped the stylesheet of the replay's plain Bokeh texts
+    first, second = phone.locator(".account-strip .fig").all()[:2]
+    a, b = first.bounding_box(), second.bounding_box()
+    assert a is not None and b is not None and abs(a["y"] - b["y"]) < 1, (a, b)
     shot(phone, "phone-replay")

@@ -53,7 +53,7 @@ COMPONENT_CSS = f"""
   /* a wide table scrolls in its box; its Edit and Close/Cancel buttons stay in sight */
   .tabulator-row .tabulator-cell:has(> button) {{ position: sticky; z-index: 11;
     width: {BUTTON_CELL_PX}px !important; right: 0;
-    background-color: var(--background-color, #181818); }}
+    background-color: inherit; }}
   .tabulator-row .tabulator-cell:has(> button.edit-btn) {{ right: {BUTTON_CELL_PX}px; }}
 }}
 @media {TOUCH} {{

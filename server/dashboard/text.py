@@ -24,7 +24,8 @@ class Text:
 
     def __init__(self, name: str, **layout: Any) -> None:
         self.div = Div(text="", name=name, stylesheets=[CSS], **layout)
-        self.panel = pn.pane.Bokeh(self.div, **layout)
+        # the pane's too: the page's design sets the Div's stylesheets to its own + the pane's
+        self.panel = pn.pane.Bokeh(self.div, stylesheets=[CSS], **layout)
 
     @property
     def object(self) -> str:
