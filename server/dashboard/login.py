@@ -78,7 +78,8 @@ class LoginCard:
             self.name, self.mode,
             pn.Row(self.login_btn, self.register_btn),
             self.message,
-            styles={"background": "#1e222d", "border-radius": "8px", "padding": "18px"},
+            styles={"background": "var(--wb-card, #1e222d)", "border-radius": "8px",
+                    "padding": "18px"},  # the theme's card colour (responsive.py)
             width=360, margin=(40, 0, 0, 0),
         )  # fmt: skip
 
