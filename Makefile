@@ -52,5 +52,7 @@ bench: $(STAMP) $(CHROMIUM) $(BENCH)/.installed
 	$(BIN)/python benchmarks/recovery.py
 	$(BIN)/python benchmarks/dashboard_load.py
 
+screenshots: $(STAMP) $(CHROMIUM) ; $(BIN)/python tests/screenshots.py  # docs/img/*.png
+
 clean:
 	rm -rf $(VENV) $(BENCH) .pytest_cache .ruff_cache
