@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import gc
 import logging
+import threading
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -30,7 +31,6 @@ from .auth import LoginThrottle, RateLimiter, TokenService, load_secret
 from .config import ServerConfig, register_limit_from_env
 from .csrf import CrossSiteGuard, document
 from .dashboard import attach, detach, mount
-from .dashboard.chart_backfill import start as backfill_klines
 from .fastlane import FastLane
 from .hub import Hub
 from .looplag import LoopLag
@@ -133,7 +133,10 @@ def create_app(config: ServerConfig, *, say: Callable[[str], object] = print) ->
             dash.producer.start()
             state.live.add_publisher(dash.producer.collect)
             dash.attaching = asyncio.create_task(attach(app, dash), name="dashboards")
-            backfill_klines(state)  # the charts' recent 1m klines, in a daemon thread
+            # the charts' recent 1m klines, in a daemon thread that imports the REST
+            # client (httpx) itself: the server answers without waiting for that import
+            threading.Thread(target=_backfill, args=(state,), name="klines-backfill-start",
+                             daemon=True).start()  # fmt: skip
         # What is alive now (the engine's positions, the imported modules) lives as long as
         # the process: keep it out of the collector (no full collection first: with 100k
         # positions that alone takes a second), and collect the young less often.
@@ -256,3 +259,9 @@ async def _reconcile_accounts(state: ServerState, say: Callable[[str], object]) 
         await state.desk.create_account(uid)
     if missing:
         say(f"created the missing paper accounts of {len(missing)} user(s)")
+
+
+def _backfill(state: ServerState) -> None:
+    from .dashboard.chart_backfill import start
+
+    start(state)
