@@ -65,7 +65,8 @@ def start(data: Path, *args: str) -> Proc:
            "--data-dir", str(data), *args]  # fmt: skip
     proc = Proc("workbench serve", cmd, port, data / "server.log")
     try:
-        proc.wait_ready(lambda health: health["dashboard"]["ready"])
+        # Panel's import and first page build: over a minute on a saturated machine
+        proc.wait_ready(lambda health: health["dashboard"]["ready"], timeout=180)
     except RuntimeError:
         proc.stop()
         raise
