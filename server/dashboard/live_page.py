@@ -171,6 +171,9 @@ class LivePage:
         if account is None:
             return
         desk = self.dash.state.desk
+        # instruments declared since the page was built (the dict is shared, updated whole)
+        self.ticks.update(await desk.read(lambda e: {s: e.instrument(s).tick_size
+                                                     for s in e.symbols}))  # fmt: skip
         figures, positions = await desk.summary(account)
         orders = await desk.pending(account)
         # after an await the document is not locked: the chart changes on its next tick
