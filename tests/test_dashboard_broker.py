@@ -64,6 +64,9 @@ def test_deposit_close_all_and_reset_are_confirmed(
     page.on("console", lambda m: console.append(m.text))
     register_in_page(page, server.url, "broker@example.com", "Bea")
     wait_for(lambda: figure(page, "balance") == "5,000.00", "the demo balance")
+    api = _api(server, "broker@example.com")
+    market.set("BTC_USDC", "60000", "60000.5")  # a fresh quote: the ticket's preview works
+    wait_price(api, "BTC_USDC", "60000")
     amount = page.get_by_label("Deposit (USD)")
     deposit = page.get_by_role("button", name="Deposit", exact=True)
     amount.fill("ten")
@@ -77,8 +80,12 @@ def test_deposit_close_all_and_reset_are_confirmed(
     assert _said(page, 3) == "Deposited 1,000.00 USD: balance 6,000.00 USD"
     wait_for(lambda: figure(page, "balance") == "6,000.00", "the balance after the deposit")
     assert amount.input_value() == ""
+    free_after = page.locator("[data-pv-free-margin-after]").first  # the ticket follows
+    wait_for(
+        lambda: (free_after.get_attribute("data-pv-free-margin-after") or "").startswith("5899.99"),
+        "the preview's free margin after the deposit",
+    )  # was 4899.99...
 
-    api = _api(server, "broker@example.com")
     _open(api, market, 3)
     wait_for(lambda: len(rows(page, POSITIONS)) == 3, "three positions")
     # one closed with its own button: the rows left behind are not highlighted, no error

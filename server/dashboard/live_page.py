@@ -242,6 +242,8 @@ class LivePage:
         elif ev["type"] == "order_placed":
             self.known[ev["ref"]] = (ev["symbol"], order_what(ev))
         self.notices.event(ev)
+        if ev["type"] in ("deposit", "reset", "opened", "closed", "reduced"):
+            self.ticket.refresh(settle=0)  # its free margin after changed
         self.trading.mark(ev)
         if ev["type"] in ("closed", "reset"):
             self._spawn(self._load_history())
