@@ -96,7 +96,9 @@ def test_light_theme_login_card_account_tables_and_messages_are_readable(
     _readable(light, ".account-strip .value", least=6)
     _readable(light, "label, .ticket-msg-ok, .ticket-msg-error, .quote-box span", least=6)
     wait_for(lambda: light.locator(".positions-table .tabulator-cell").count(), "a position")
-    _readable(light, ".tabulator-cell, .tabulator-col-title", least=10)  # every table
+    wait_for(lambda: light.locator("[data-sign]").count(), "a coloured figure in a table")
+    # every table, and what is inside a cell (a coloured figure is a span)
+    _readable(light, ".tabulator-cell, .tabulator-cell *, .tabulator-col-title", least=10)
     light.get_by_text("Notifications", exact=True).first.click()
     _readable(light, ".alerts, .alerts *")
     shot(light, "light-live")

@@ -106,8 +106,13 @@ def mount(app: FastAPI, config: ServerConfig, secret: bytes) -> Dashboards:
 
     @app.get(CSS_PATH, include_in_schema=False)
     async def responsive_css() -> Response:
-        """The components' stylesheet for phones and the light theme (responsive.py)."""
-        return Response(COMPONENT_CSS, media_type="text/css")
+        """The components' stylesheet for phones and the light theme (responsive.py); its
+        name changes with its content, so it is cached for good."""
+        return Response(
+            COMPONENT_CSS,
+            media_type="text/css",
+            headers={"Cache-Control": "public, max-age=31536000, immutable"},
+        )
 
     @app.get("/favicon.ico", include_in_schema=False)
     async def favicon() -> FileResponse:

@@ -7,9 +7,10 @@ live page at least 850 px wide). `dress(template)` therefore gives a page's temp
 
 * a viewport meta tag, so a phone lays the page out at its own width (without one it
   draws a 980 px desktop page and shrinks it);
-* a design (`responsive_design`): Panel's Fast design whose stylesheets, in every component's
-  shadow root, add `COMPONENT_CSS` (served once at `CSS_PATH`, so the page carries a
-  link, not a copy per component);
+* a design (`responsive_design`): Panel's Fast design whose stylesheets, in every
+  component's shadow root, add `COMPONENT_CSS`, linked at `CSS_PATH` (not a copy per
+  component): a name of its content, served outside `/dashboard/` (whose responses
+  are no-store) to be cached for good, since a component that redraws links it again;
 * `PAGE_CSS` for what lives outside the components (the template's header).
 
 Below `NARROW` px wide, rows wrap, layouts take the full width and drop Bokeh's minimum
@@ -23,12 +24,12 @@ get light-theme values with enough contrast.
 from __future__ import annotations
 
 import functools
+import hashlib
 from typing import Any
 
 NARROW = 700  # px: narrower than this, a page is one column
 TOUCH_PX = 32  # the least height of a button or an input on a phone
 BUTTON_CELL_PX = 68  # a table's button cell on a phone (Close, Edit, Cancel)
-CSS_PATH = "/dashboard/responsive.css"
 META_VIEWPORT = "width=device-width, initial-scale=1"
 
 SMALL = f"(max-width: {NARROW}px)"
@@ -74,7 +75,9 @@ COMPONENT_CSS = f"""
 :host([style*="background: rgb(30, 34, 45)"]) {{ background: var(--wb-card) !important; }}
 :host .profit {{ color: var(--wb-up) !important; }}
 :host .loss, :host .ticket-msg-error, :host .a-error {{ color: var(--wb-down) !important; }}
-:host .warn, :host .a-warning {{ color: var(--wb-warn) !important; }}
+:host .warn, :host .a-warning, :host .confirm {{ color: var(--wb-warn) !important; }}
+[data-sign=profit] {{ color: var(--wb-up) !important; }}
+[data-sign=loss] {{ color: var(--wb-down) !important; }}
 :host .ticket-msg-ok, :host .a-success {{ color: var(--wb-up) !important; }}
 :host .quote-box .bid {{ color: var(--wb-down) !important; }}
 :host .quote-box .ask {{ color: var(--wb-up) !important; }}
@@ -94,6 +97,9 @@ PAGE_CSS = f"""
   .main {{ padding: 2px !important; }}
 }}
 """
+CSS_PATH = (
+    f"/dashboard-assets/responsive-{hashlib.sha256(COMPONENT_CSS.encode()).hexdigest()[:12]}.css"
+)
 LIGHT_CSS = """
 :root { --wb-card: #f3f4f7; --wb-up: #00796b; --wb-down: #c62828; --wb-warn: #a05a00; }
 """
