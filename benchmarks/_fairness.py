@@ -125,7 +125,8 @@ def measure(browser: Browser, fake: FakeBackpackThread, url: str, pid: int, open
     raw = raw_sessions(url, 9)
     tokens = [httpx.post(url + "/auth/register", json={
         "name": "n", "password": "correct horse 1",
-        "email": f"new{replay}{i}@example.com"}).json()["token"] for i in range(3)]  # fmt: skip
+        "email": f"new{replay}{i}@example.com"}, timeout=60,  # argon2 on a loaded machine
+    ).json()["token"] for i in range(3)]  # fmt: skip
     rep = Replaying(browser, url) if replay else None
     if rep is not None:  # the replay is playing before the window opens
         deadline = time.monotonic() + 60
