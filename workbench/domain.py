@@ -109,7 +109,7 @@ class SymbolBook:
         "long_tp", "long_stop", "short_tp", "short_stop", "cross_bid", "cross_ask",
         "buy_limit", "buy_stop", "sell_limit", "sell_stop", "trail_long_hit",
         "trail_long_raise", "trail_short_hit", "trail_short_raise", "trail_groups", "hot",
-        "lo_bid", "hi_bid", "lo_ask", "hi_ask", "compact_at", "price_dp", "rules",
+        "lo_bid", "hi_bid", "lo_ask", "hi_ask", "compact_at", "price_dp", "rules", "live",
     )  # fmt: skip
 
     def __init__(self, sid: int, inst: Instrument) -> None:
@@ -118,11 +118,14 @@ class SymbolBook:
         self.ask = 0
         self.t = -1
         self.hot: set[int] = set()
+        # Positions' trigger prices: min-heaps of int keys price << 40 | pid (see
+        # engine/index.py); "down" triggers store the negated price.
+        self.live: dict[int, Position] = {}  # pid -> open position indexed here
+        self.long_tp: list[int] = []  # bid >= tp
+        self.long_stop: list[int] = []  # bid <= liq / sl (-price)
+        self.short_tp: list[int] = []  # ask <= tp (-price)
+        self.short_stop: list[int] = []  # ask >= liq / sl
         # min-heaps of (key, id, obj); "down" triggers store the negated price as key.
-        self.long_tp: list[tuple[int, int, Any]] = []  # bid >= tp
-        self.long_stop: list[tuple[int, int, Any]] = []  # bid <= liq / sl (key -price)
-        self.short_tp: list[tuple[int, int, Any]] = []  # ask <= tp (key -price)
-        self.short_stop: list[tuple[int, int, Any]] = []  # ask >= liq / sl
         self.cross_bid: list[tuple[int, int, int]] = []  # bid <= thr (key -thr, account, ver)
         self.cross_ask: list[tuple[int, int, int]] = []  # ask >= thr (key thr, account, ver)
         # pending orders: (key, oid, order)

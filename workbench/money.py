@@ -81,20 +81,23 @@ def ratio(value: object, what: str) -> tuple[int, int]:
     return to_decimal(value, what).as_integer_ratio()
 
 
+_POW10 = tuple(10**i for i in range(40))
+
+
 def fmt_units(n: int, dp: int) -> str:
     """Decimal text of a scaled int: no exponent, no trailing zeros ("100", "0.5", "-27.37")."""
     if not n:
         return "0"
+    one = _POW10[dp] if dp < 40 else 10**dp
     if n < 0:
-        sign = "-"
-        n = -n
-    else:
-        sign = ""
-    q, r = divmod(n, 10**dp)
-    if r == 0:
-        return f"{sign}{q}"
-    frac = str(r).rjust(dp, "0").rstrip("0")
-    return f"{sign}{q}.{frac}"
+        q, r = divmod(-n, one)
+        if r:  # r + one: the fraction's digits with its leading zeros, after a "1"
+            return f"-{q}.{str(r + one)[1:].rstrip('0')}"
+        return f"-{q}"
+    q, r = divmod(n, one)
+    if r:
+        return f"{q}.{str(r + one)[1:].rstrip('0')}"
+    return str(q)
 
 
 def fmt_price(n: int, min_dp: int = 0) -> str:
@@ -112,7 +115,20 @@ def fmt_qty(n: int) -> str:
 
 
 def fmt_money(n: int) -> str:
-    return fmt_units(n, MONEY_DP)
+    """Money as decimal text: fmt_units(n, 16), by slicing the digits (no big division,
+    a fill writes two or three of these)."""
+    if n > 0:
+        s = str(n)
+        sign = ""
+    elif n < 0:
+        s = str(-n)
+        sign = "-"
+    else:
+        return "0"
+    if len(s) > MONEY_DP:
+        frac = s[-MONEY_DP:].rstrip("0")
+        return f"{sign}{s[:-MONEY_DP]}.{frac}" if frac else f"{sign}{s[:-MONEY_DP]}"
+    return f"{sign}0.{s.rjust(MONEY_DP, '0').rstrip('0')}"
 
 
 def fmt_decimal(d: Decimal) -> str:

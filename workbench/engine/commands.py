@@ -192,7 +192,7 @@ class Trading(EngineState):
             return self.reject(t, account, r.reason, r.message, ref)
         p = pos.close_price()
         if part is None or part == pos.qty:
-            ev = self.emit(t, "closed", self._positions.settle(pos, t, "manual", p))
+            ev = self.publish(self._positions.settle(pos, t, "manual", p))
         else:
             ev = self.emit(t, "reduced", self._positions.reduce(pos, part, t, p))
         self._check_cross(acct, t)
@@ -305,7 +305,7 @@ class Trading(EngineState):
         for o in sorted(acct.orders.values(), key=lambda o: o.oid):
             self._orders.cancel(o, t, "reset")
         for pos in list(acct.positions.values()):
-            self.emit(t, "closed", self._positions.settle(pos, t, "reset", pos.close_price()))
+            self.publish(self._positions.settle(pos, t, "reset", pos.close_price()))
         acct.resets += acct.demo_balance - acct.balance
         acct.balance = acct.demo_balance
         acct.armed = True

@@ -206,20 +206,8 @@ class Engine(Trading):
                         check.add(o.account.index)
             positions, hit_check = index.collect(b, bid, ask, self.accounts)
             check |= hit_check
-            reason = self._positions.reason
-            settle = self._positions.settle
-            texts = (b.fmt(bid), b.fmt(ask)) if len(positions) > 1 else (None, None)
-            for pos in positions:
-                if not pos.open:
-                    continue
-                long = pos.side > 0
-                p = bid if long else ask
-                why = reason(pos, p)
-                if why is None:
-                    continue
-                self.emit(t, "closed", settle(pos, t, why, p, texts[0] if long else texts[1]))
-                if pos.account.mode == CROSS:
-                    check.add(pos.account.index)
+            if positions:
+                self._positions.cascade(positions, t, bid, ask, check)
             for ai in sorted(check):
                 self._cross.check(self.accounts[ai], t)
             index.refresh(b, self.accounts)

@@ -71,7 +71,7 @@ class CrossMargin:
             if not more and acct.balance < 0:
                 write_off(acct, fields)
                 eq = acct.equity(books)
-            self.s.emit(t, "closed", fields)
+            self.s.publish(fields)
         if not acct.positions or not _at_or_below(eq, used, acct.margin_call_level):
             acct.armed = True
         self.watch(acct, eq)

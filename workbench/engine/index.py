@@ -4,6 +4,11 @@ A quote whose bid and ask sit strictly inside (lo_bid, hi_bid) and (lo_ask, hi_a
 triggers nothing, so the hot path costs four int comparisons whatever the number of
 open positions. Entries are removed lazily: an entry is valid only while its position
 is open with the same trigger price (or, for a cross account, the same version).
+
+A position's entries are plain ints, `price << 40 | pid` (`-price` in the heaps of
+falling triggers), and the book's `live` maps the pid back to the open position: an
+int heap compares its keys in one step where (price, pid, position) tuples take three,
+so a cascade's pops cost about half as much. Pids stay below 2**40.
 """
 
 from __future__ import annotations
@@ -15,6 +20,8 @@ from typing import Any
 from ..domain import LIMIT, LONG, Account, Order, Position, SymbolBook
 from . import trailing
 
+SHIFT = 40
+MASK = (1 << SHIFT) - 1
 NO_LOW = -1
 NO_HIGH = 1 << 62
 FORCE_LOW = 1 << 62  # makes every bid <= lo_bid: used while a hot account watches the symbol
@@ -34,10 +41,8 @@ def stop_of(pos: Position) -> int | None:
     return max(sl, liq) if pos.side == LONG else min(sl, liq)
 
 
-def _entries(
-    pos: Position, parts: tuple[str, ...] = ALL_PARTS
-) -> Iterator[tuple[list[Any], tuple[int, int, Position]]]:
-    """The heap entries of a position's trigger prices: (heap, entry)."""
+def _entries(pos: Position, parts: tuple[str, ...] = ALL_PARTS) -> Iterator[tuple[list[int], int]]:
+    """The heap entries of a position's trigger prices: (heap, key)."""
     b = pos.book
     pid = pos.pid
     long = pos.side == LONG
@@ -46,26 +51,33 @@ def _entries(
         if thr is None:
             continue
         if part == "tp":
-            yield (b.long_tp, (thr, pid, pos)) if long else (b.short_tp, (-thr, pid, pos))
+            yield (b.long_tp, thr << SHIFT | pid) if long else (b.short_tp, -thr << SHIFT | pid)
         else:
-            yield (b.long_stop, (-thr, pid, pos)) if long else (b.short_stop, (thr, pid, pos))
+            yield (b.long_stop, -thr << SHIFT | pid) if long else (b.short_stop, thr << SHIFT | pid)
 
 
 def add_position(
     pos: Position, accounts: list[Account], parts: tuple[str, ...] = ALL_PARTS
 ) -> None:
     """Index the trigger prices of a position (`parts`: tp, stop or both)."""
-    for heap, entry in _entries(pos, parts):
-        heappush(heap, entry)
+    for heap, key in _entries(pos, parts):
+        heappush(heap, key)
+        pos.book.live[pos.pid] = pos
     refresh(pos.book, accounts)
+
+
+def drop_position(pos: Position) -> None:
+    """A position closed: its entries die with it (they are dropped lazily)."""
+    pos.book.live.pop(pos.pid, None)
 
 
 def add_positions(positions: Iterable[Position], books: list[SymbolBook],
                   accounts: list[Account]) -> None:  # fmt: skip
     """Index many positions at once (a restore): entries appended, each heap built once."""
     for pos in positions:
-        for heap, entry in _entries(pos):
-            heap.append(entry)
+        for heap, key in _entries(pos):
+            heap.append(key)
+            pos.book.live[pos.pid] = pos
     for b in books:
         total = 0
         for heap, _ in _rules(b):
@@ -130,27 +142,29 @@ def collect_orders(b: SymbolBook, bid: int, ask: int) -> list[Order]:
     return out
 
 
-def _valid_stop(pos: Position, thr: int) -> bool:
-    return pos.open and thr == stop_of(pos)
+Valid = Callable[[Any, list[Account]], bool]
 
 
-Valid = Callable[[tuple[Any, ...], list[Account]], bool]
+def _position_rules(live: dict[int, Position]) -> tuple[Valid, Valid, Valid, Valid]:
+    """The liveness tests of the long_tp, short_tp, long_stop and short_stop keys."""
 
+    def long_tp(k: int, a: list[Account]) -> bool:
+        pos = live.get(k & MASK)
+        return pos is not None and pos.tp == k >> SHIFT
 
-def _live_long_tp(e: tuple[Any, ...], a: list[Account]) -> bool:
-    return e[2].open and e[2].tp == e[0]
+    def short_tp(k: int, a: list[Account]) -> bool:
+        pos = live.get(k & MASK)
+        return pos is not None and pos.tp == -(k >> SHIFT)
 
+    def long_stop(k: int, a: list[Account]) -> bool:
+        pos = live.get(k & MASK)
+        return pos is not None and stop_of(pos) == -(k >> SHIFT)
 
-def _live_short_tp(e: tuple[Any, ...], a: list[Account]) -> bool:
-    return e[2].open and e[2].tp == -e[0]
+    def short_stop(k: int, a: list[Account]) -> bool:
+        pos = live.get(k & MASK)
+        return pos is not None and stop_of(pos) == k >> SHIFT
 
-
-def _live_long_stop(e: tuple[Any, ...], a: list[Account]) -> bool:
-    return _valid_stop(e[2], -e[0])
-
-
-def _live_short_stop(e: tuple[Any, ...], a: list[Account]) -> bool:
-    return _valid_stop(e[2], e[0])
+    return long_tp, short_tp, long_stop, short_stop
 
 
 def _live_cross(e: tuple[Any, ...], a: list[Account]) -> bool:
@@ -170,8 +184,6 @@ def _live_trail_raise(e: tuple[Any, ...], a: list[Account]) -> bool:
 
 
 _RULES: tuple[tuple[str, Valid], ...] = (
-    ("long_tp", _live_long_tp), ("short_tp", _live_short_tp),
-    ("long_stop", _live_long_stop), ("short_stop", _live_short_stop),
     ("cross_bid", _live_cross), ("cross_ask", _live_cross),
     ("buy_limit", _live_pending), ("buy_stop", _live_pending),
     ("sell_limit", _live_pending), ("sell_stop", _live_pending),
@@ -184,7 +196,11 @@ def _rules(b: SymbolBook) -> tuple[tuple[list[Any], Valid], ...]:
     """Each heap of a symbol with the test that one of its entries is still live."""
     rules = b.rules
     if rules is None:
-        rules = b.rules = tuple((getattr(b, name), fn) for name, fn in _RULES)
+        heaps = (b.long_tp, b.short_tp, b.long_stop, b.short_stop)
+        rules = b.rules = (
+            *zip(heaps, _position_rules(b.live), strict=True),
+            *((getattr(b, name), fn) for name, fn in _RULES),
+        )
     return rules
 
 
@@ -216,24 +232,24 @@ def refresh(b: SymbolBook, accounts: list[Account] | None = None) -> None:
             _compact(b, accounts)
         _clean(b, accounts)
     lo_bid = max(
-        -b.long_stop[0][0] if b.long_stop else NO_LOW,
+        -(b.long_stop[0] >> SHIFT) if b.long_stop else NO_LOW,
         -b.cross_bid[0][0] if b.cross_bid else NO_LOW,
         -b.sell_stop[0][0] if b.sell_stop else NO_LOW,
         -b.trail_long_hit[0][0] if b.trail_long_hit else NO_LOW,
     )
     b.lo_bid = FORCE_LOW if b.hot else lo_bid
     b.hi_bid = min(
-        b.long_tp[0][0] if b.long_tp else NO_HIGH,
+        b.long_tp[0] >> SHIFT if b.long_tp else NO_HIGH,
         b.sell_limit[0][0] if b.sell_limit else NO_HIGH,
         b.trail_long_raise[0][0] + 1 if b.trail_long_raise else NO_HIGH,
     )
     b.lo_ask = max(
-        -b.short_tp[0][0] if b.short_tp else NO_LOW,
+        -(b.short_tp[0] >> SHIFT) if b.short_tp else NO_LOW,
         -b.buy_limit[0][0] if b.buy_limit else NO_LOW,
         -b.trail_short_raise[0][0] - 1 if b.trail_short_raise else NO_LOW,
     )
     b.hi_ask = min(
-        b.short_stop[0][0] if b.short_stop else NO_HIGH,
+        b.short_stop[0] >> SHIFT if b.short_stop else NO_HIGH,
         b.cross_ask[0][0] if b.cross_ask else NO_HIGH,
         b.buy_stop[0][0] if b.buy_stop else NO_HIGH,
         b.trail_short_hit[0][0] if b.trail_short_hit else NO_HIGH,
@@ -245,26 +261,35 @@ def collect(
 ) -> tuple[list[Position], set[int]]:
     """Pop every entry this quote triggers: the positions hit and the cross accounts to check."""
     hit: dict[int, Position] = {}
-    h = b.long_tp
-    while h and h[0][0] <= bid:
-        thr, pid, pos = heappop(h)
-        if pos.open and pos.tp == thr:
-            hit[pid] = pos
+    live = b.live
+    h = b.long_tp  # keys up to bid << SHIFT | MASK have a price <= bid
+    lim = bid << SHIFT | MASK
+    while h and h[0] <= lim:
+        k = heappop(h)
+        pos = live.get(k & MASK)
+        if pos is not None and pos.tp == k >> SHIFT:
+            hit[k & MASK] = pos
     h = b.long_stop
-    while h and -h[0][0] >= bid:
-        key, pid, pos = heappop(h)
-        if _valid_stop(pos, -key):
-            hit[pid] = pos
+    lim = -bid << SHIFT | MASK
+    while h and h[0] <= lim:
+        k = heappop(h)
+        pos = live.get(k & MASK)
+        if pos is not None and stop_of(pos) == -(k >> SHIFT):
+            hit[k & MASK] = pos
     h = b.short_tp
-    while h and -h[0][0] >= ask:
-        key, pid, pos = heappop(h)
-        if pos.open and pos.tp == -key:
-            hit[pid] = pos
+    lim = -ask << SHIFT | MASK
+    while h and h[0] <= lim:
+        k = heappop(h)
+        pos = live.get(k & MASK)
+        if pos is not None and pos.tp == -(k >> SHIFT):
+            hit[k & MASK] = pos
     h = b.short_stop
-    while h and h[0][0] <= ask:
-        thr, pid, pos = heappop(h)
-        if _valid_stop(pos, thr):
-            hit[pid] = pos
+    lim = ask << SHIFT | MASK
+    while h and h[0] <= lim:
+        k = heappop(h)
+        pos = live.get(k & MASK)
+        if pos is not None and stop_of(pos) == k >> SHIFT:
+            hit[k & MASK] = pos
     if b.trail_groups:
         trailing.collect(b, bid, ask, hit)
     check: set[int] = set(b.hot)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from ..domain import ISOLATED, LONG, SIDE_NAMES, Account, Position, SymbolBook, side_of
+from ..domain import CROSS, ISOLATED, LONG, SIDE_NAMES, Account, Position, SymbolBook, side_of
 from ..money import (
     BadNumber,
     ceil_charge,
@@ -229,36 +229,75 @@ class Positions:
         index.add_position(pos, self.s.accounts, parts)
 
     # ----------------------------------------------------------------- close
+    def cascade(self, hits: list[Position], t: int, bid: int, ask: int, check: set[int]) -> None:
+        """Close the positions a quote triggered, in the order given: each `closed` event
+        is published before the next close, so a listener sees the state just after it.
+        The cross accounts hit are added to `check`."""
+        texts = (hits[0].book.fmt(bid), hits[0].book.fmt(ask)) if len(hits) > 1 else (None, None)
+        publish = self.s.publish
+        settle = self.settle
+        reason = self.reason
+        for pos in hits:
+            if not pos.open:
+                continue
+            long = pos.side > 0
+            p = bid if long else ask
+            why = reason(pos, p)
+            if why is None:
+                continue
+            publish(settle(pos, t, why, p, texts[0] if long else texts[1]))
+            if pos.account.mode == CROSS:
+                check.add(pos.account.index)
+
     def settle(
         self, pos: Position, t: int, reason: str, p: int, p_text: str | None = None
     ) -> dict[str, Any]:
         """Settle a close at price p (`p_text`: p as text, when a cascade has it already);
-        returns the `closed` event fields (not yet emitted)."""
+        returns the `closed` event, to be numbered and sent by `publish`."""
         acct = pos.account
-        pnl = pos.qty * (p - pos.open_price) * pos.side
+        qty = pos.qty
+        cost = qty * pos.open_price
+        long = pos.side == LONG
+        pnl = qty * p - cost if long else cost - qty * p
         cn, cd = pos.book.comm
-        fee = ceil_charge(ceil_div(pos.qty * p * cn, cd)) if cn else 0
-        if acct.mode == ISOLATED:
+        fee = ceil_charge(ceil_div(qty * p * cn, cd)) if cn else 0
+        m = pos.margin
+        isolated = acct.mode == ISOLATED
+        if isolated:
             # The loss of an isolated position, fee included, is capped at its margin.
-            if pnl < -pos.margin:
-                pnl = -pos.margin
-            if fee > pnl + pos.margin:
-                fee = pnl + pos.margin
-        acct.balance += pnl - fee
+            if pnl < -m:
+                pnl = -m
+            if fee > pnl + m:
+                fee = pnl + m
+        balance = acct.balance = acct.balance + pnl - fee
         acct.realized += pnl
-        acct.fees += fee
+        if fee:
+            acct.fees += fee
         pos.open = False
         del acct.positions[pos.ref]
-        acct.add_exposure(pos, -1)
+        book = pos.book
+        book.live.pop(pos.pid, None)  # its index entries die (index.drop_position)
+        # acct.add_exposure(pos, -1), inlined (the hot path of a cascade):
+        ex = acct.exposure[book.sid]
+        if long:
+            ex.long_qty -= qty
+            ex.long_cost -= cost
+        else:
+            ex.short_qty -= qty
+            ex.short_cost -= cost
+        ex.count -= 1
+        if not ex.count:
+            del acct.exposure[book.sid]
+        acct.used_margin -= m
         self.s.open_count -= 1
-        fields: dict[str, Any] = {
-            "account": acct.name, "ref": pos.ref, "reason": reason,
-            "price": p_text or pos.book.fmt(p), "pnl": fmt_money(pnl), "fee": fmt_money(fee),
-            "balance": fmt_money(acct.balance),
+        ev: dict[str, Any] = {
+            "seq": 0, "t": t, "type": "closed", "account": acct.name, "ref": pos.ref,
+            "reason": reason, "price": p_text or pos.book.fmt(p), "pnl": fmt_money(pnl),
+            "fee": fmt_money(fee) if fee else "0", "balance": fmt_money(balance),
         }  # fmt: skip
-        if acct.mode == ISOLATED and acct.balance < 0:
-            write_off(acct, fields)
-        return fields
+        if isolated and balance < 0:
+            write_off(acct, ev)
+        return ev
 
     def reduce(self, pos: Position, part: int, t: int, p: int) -> dict[str, Any]:
         """Close `part` of a position at p: its pnl and fee, its share of the margin freed.

@@ -55,9 +55,16 @@ class EngineState:
             fn(ev)
         return ev
 
-    def reject(
-        self, t: int, account: str, reason: str, message: str, ref: object = None
-    ) -> Event:
+    def publish(self, ev: Event) -> Event:
+        """`emit` for an event built whole, its "seq" key first (a placeholder until now)."""
+        self.seq += 1
+        ev["seq"] = self.seq
+        if self._listeners:
+            for fn in tuple(self._listeners):
+                fn(ev)
+        return ev
+
+    def reject(self, t: int, account: str, reason: str, message: str, ref: object = None) -> Event:
         """Emit the one `rejected` event of a refused command (nothing else changes)."""
         fields: dict[str, Any] = {"account": account}
         if ref is not None:
