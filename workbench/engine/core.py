@@ -208,9 +208,11 @@ class Engine(Trading):
             check |= hit_check
             if positions:
                 self._positions.cascade(positions, t, bid, ask, check)
+            touched = {b.sid}  # the books whose edges the cross checks moved: refreshed once
             for ai in sorted(check):
-                self._cross.check(self.accounts[ai], t)
-            index.refresh(b, self.accounts)
+                self._cross.check(self.accounts[ai], t, touched)
+            for sid in touched:
+                index.refresh(self.books[sid], self.accounts)
         finally:
             self._busy -= 1
         self._run_pending()

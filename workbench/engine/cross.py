@@ -16,7 +16,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from heapq import heappush
 from typing import Any
 
-from ..domain import CROSS, Account, Position
+from ..domain import CROSS, Account, Position, SymbolBook
 from ..money import ceil_div
 from . import index
 from .positions import write_off
@@ -46,14 +46,15 @@ class CrossMargin:
         self.s = state
         self.settle = settle
 
-    def check(self, acct: Account, t: int) -> None:
-        """After a quote or a command: margin call, stop-out, write-off, then re-watch."""
+    def check(self, acct: Account, t: int, touched: set[int] | None = None) -> None:
+        """After a quote or a command: margin call, stop-out, write-off, then re-watch
+        (`touched`: see `watch`)."""
         if acct.mode != CROSS:
             return
         books = self.s.books
         if not acct.positions:
             acct.armed = True
-            self.watch(acct)
+            self.watch(acct, None, touched)
             return
         eq = acct.equity(books)
         used = acct.used_margin
@@ -74,28 +75,40 @@ class CrossMargin:
             self.s.publish(fields)
         if not acct.positions or not _at_or_below(eq, used, acct.margin_call_level):
             acct.armed = True
-        self.watch(acct, eq)
+        self.watch(acct, eq, touched)
 
-    def watch(self, acct: Account, eq: int | None = None) -> None:
-        """(Re)place the account's price edges, or make it hot while in margin call."""
+    def watch(self, acct: Account, eq: int | None = None, touched: set[int] | None = None) -> None:
+        """(Re)place the account's price edges, or make it hot while in margin call.
+
+        With `touched`, the books whose edges changed are added to it, for the caller to
+        refresh once after checking many accounts (a cascade); else they are refreshed now.
+        """
         if acct.mode != CROSS:
             return
         books = self.s.books
         accounts = self.s.accounts
         acct.xver += 1
         ai = acct.index
+        changed = set(acct.hot) if touched is None else touched
         for sid in acct.hot:
             books[sid].hot.discard(ai)
-            index.refresh(books[sid], accounts)
+            changed.add(sid)
         acct.hot.clear()
-        if not acct.positions:
-            return
-        if not acct.armed:
+        if acct.positions and not acct.armed:
             for sid in acct.exposure:
                 books[sid].hot.add(ai)
                 acct.hot.add(sid)
+                changed.add(sid)
+        elif acct.positions:
+            self._edges(acct, books, eq)
+            changed.update(acct.exposure)
+        if touched is None:
+            for sid in changed:
                 index.refresh(books[sid], accounts)
-            return
+
+    def _edges(self, acct: Account, books: list[SymbolBook], eq: int | None) -> None:
+        """Push the armed account's price edges (a new version: the old ones die)."""
+        ai = acct.index
         if eq is None:
             eq = acct.equity(books)
         num, den = acct.margin_call_level
@@ -111,4 +124,3 @@ class CrossMargin:
             if ex.short_qty:
                 thr = b.ask + ceil_div(slack, unit * ex.short_qty)
                 heappush(b.cross_ask, (thr, ai, ver))
-            index.refresh(b, accounts)

@@ -206,6 +206,10 @@ def _rules(b: SymbolBook) -> tuple[tuple[list[Any], Valid], ...]:
 
 def _clean(b: SymbolBook, accounts: list[Account]) -> None:
     """Drop dead entries from the heap tops so that the cached edges are exact."""
+    live_pids = b.live
+    for h in (b.long_tp, b.short_tp, b.long_stop, b.short_stop):
+        while h and h[0] & MASK not in live_pids:  # a closed position's (the usual dead)
+            heappop(h)
     for h, live in _rules(b):
         while h and not live(h[0], accounts):
             heappop(h)
@@ -266,30 +270,34 @@ def collect(
     lim = bid << SHIFT | MASK
     while h and h[0] <= lim:
         k = heappop(h)
-        pos = live.get(k & MASK)
+        pid = k & MASK
+        pos = live.get(pid)
         if pos is not None and pos.tp == k >> SHIFT:
-            hit[k & MASK] = pos
+            hit[pid] = pos
     h = b.long_stop
     lim = -bid << SHIFT | MASK
     while h and h[0] <= lim:
         k = heappop(h)
-        pos = live.get(k & MASK)
+        pid = k & MASK
+        pos = live.get(pid)
         if pos is not None and stop_of(pos) == -(k >> SHIFT):
-            hit[k & MASK] = pos
+            hit[pid] = pos
     h = b.short_tp
     lim = -ask << SHIFT | MASK
     while h and h[0] <= lim:
         k = heappop(h)
-        pos = live.get(k & MASK)
+        pid = k & MASK
+        pos = live.get(pid)
         if pos is not None and pos.tp == -(k >> SHIFT):
-            hit[k & MASK] = pos
+            hit[pid] = pos
     h = b.short_stop
     lim = ask << SHIFT | MASK
     while h and h[0] <= lim:
         k = heappop(h)
-        pos = live.get(k & MASK)
+        pid = k & MASK
+        pos = live.get(pid)
         if pos is not None and stop_of(pos) == k >> SHIFT:
-            hit[k & MASK] = pos
+            hit[pid] = pos
     if b.trail_groups:
         trailing.collect(b, bid, ask, hit)
     check: set[int] = set(b.hot)

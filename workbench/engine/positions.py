@@ -234,7 +234,8 @@ class Positions:
         is published before the next close, so a listener sees the state just after it.
         The cross accounts hit are added to `check`."""
         texts = (hits[0].book.fmt(bid), hits[0].book.fmt(ask)) if len(hits) > 1 else (None, None)
-        publish = self.s.publish
+        s = self.s
+        listeners = s._listeners
         settle = self.settle
         reason = self.reason
         for pos in hits:
@@ -245,7 +246,12 @@ class Positions:
             why = reason(pos, p)
             if why is None:
                 continue
-            publish(settle(pos, t, why, p, texts[0] if long else texts[1]))
+            ev = settle(pos, t, why, p, texts[0] if long else texts[1])
+            s.seq += 1  # s.publish(ev), inlined
+            ev["seq"] = s.seq
+            if listeners:
+                for fn in tuple(listeners):
+                    fn(ev)
             if pos.account.mode == CROSS:
                 check.add(pos.account.index)
 
