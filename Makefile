@@ -27,9 +27,11 @@ $(CHROMIUM):
 run: $(STAMP)
 	$(BIN)/workbench serve
 
+# Two workers, one test file each at a time (a file's servers and browsers stay in one
+# process): most tests wait on servers, sockets and browsers, so 2 cores run two files.
 test: $(STAMP) $(CHROMIUM)
 	$(BIN)/ruff check workbench server tests benchmarks notebooks
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
 lint: $(STAMP)
 	$(BIN)/ruff check workbench server tests benchmarks notebooks
