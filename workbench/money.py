@@ -115,8 +115,8 @@ def fmt_qty(n: int) -> str:
 
 
 def fmt_money(n: int) -> str:
-    """Money as decimal text: fmt_units(n, 16), by slicing the digits (no big division,
-    a fill writes two or three of these)."""
+    """Money as decimal text: fmt_units(n, MONEY_DP) (16), by slicing the digits (no big
+    division: a fill writes two or three of these)."""
     if n > 0:
         s = str(n)
         sign = ""
@@ -126,9 +126,11 @@ def fmt_money(n: int) -> str:
     else:
         return "0"
     if len(s) > MONEY_DP:
-        frac = s[-MONEY_DP:].rstrip("0")
-        return f"{sign}{s[:-MONEY_DP]}.{frac}" if frac else f"{sign}{s[:-MONEY_DP]}"
-    return f"{sign}0.{s.rjust(MONEY_DP, '0').rstrip('0')}"
+        # Prices and quantities have 8 decimals, so most amounts end in 8 zeros or more:
+        # cutting them in one slice is cheaper than stripping them one by one.
+        frac = s[-16:-8].rstrip("0") if s.endswith("00000000") else s[-16:].rstrip("0")
+        return f"{sign}{s[:-16]}.{frac}" if frac else f"{sign}{s[:-16]}"
+    return f"{sign}0.{s.rjust(16, '0').rstrip('0')}"
 
 
 def fmt_decimal(d: Decimal) -> str:

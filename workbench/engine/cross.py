@@ -116,11 +116,17 @@ class CrossMargin:
         sides = sum((ex.long_qty > 0) + (ex.short_qty > 0) for ex in acct.exposure.values())
         unit = sides * 100 * den
         ver = acct.xver
+        accounts = self.s.accounts
+        limit = 2 * len(accounts) + 64  # an account has one live edge per book and side
         for sid, ex in acct.exposure.items():
             b = books[sid]
             if ex.long_qty:
                 thr = b.bid + (-slack) // (unit * ex.long_qty)
                 heappush(b.cross_bid, (-thr, ai, ver))
+                if len(b.cross_bid) > limit:
+                    index.drop_dead_edges(b.cross_bid, accounts)
             if ex.short_qty:
                 thr = b.ask + ceil_div(slack, unit * ex.short_qty)
                 heappush(b.cross_ask, (thr, ai, ver))
+                if len(b.cross_ask) > limit:
+                    index.drop_dead_edges(b.cross_ask, accounts)

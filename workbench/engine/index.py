@@ -215,6 +215,14 @@ def _clean(b: SymbolBook, accounts: list[Account]) -> None:
             heappop(h)
 
 
+def drop_dead_edges(h: list[tuple[int, int, int]], accounts: list[Account]) -> None:
+    """Keep only the live entries of a cross-edge heap. Every re-watch of an account
+    leaves its old edges dead, so these heaps are compacted on their own once they hold
+    twice as many entries as there are accounts (the caller refreshes the book)."""
+    h[:] = [e for e in h if accounts[e[1]].xver == e[2]]
+    heapify(h)
+
+
 def _compact(b: SymbolBook, accounts: list[Account]) -> None:
     """Drop every dead entry once the heaps have doubled since the last compaction."""
     total = trailing.compact(b)

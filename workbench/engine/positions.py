@@ -192,23 +192,24 @@ class Positions:
     @staticmethod
     def reason(pos: Position, p: int) -> str | None:
         """Liquidation, stop loss, trailing stop, take profit: the first that holds at p."""
+        liq, sl, trail, tp = pos.liq, pos.sl, pos.trail, pos.tp
         if pos.side == LONG:
-            if pos.liq is not None and p <= pos.liq:
+            if liq is not None and p <= liq:
                 return "liquidation"
-            if pos.sl is not None and p <= pos.sl:
+            if sl is not None and p <= sl:
                 return "stop_loss"
-            if pos.trail is not None and p <= pos.tgroup.anchor - pos.trail:
+            if trail is not None and p <= pos.tgroup.anchor - trail:
                 return "trailing_stop"
-            if pos.tp is not None and p >= pos.tp:
+            if tp is not None and p >= tp:
                 return "take_profit"
         else:
-            if pos.liq is not None and p >= pos.liq:
+            if liq is not None and p >= liq:
                 return "liquidation"
-            if pos.sl is not None and p >= pos.sl:
+            if sl is not None and p >= sl:
                 return "stop_loss"
-            if pos.trail is not None and p >= pos.tgroup.anchor + pos.trail:
+            if trail is not None and p >= pos.tgroup.anchor + trail:
                 return "trailing_stop"
-            if pos.tp is not None and p <= pos.tp:
+            if tp is not None and p <= tp:
                 return "take_profit"
         return None
 
