@@ -5,7 +5,10 @@ Two runs over 3 instruments, one process, one core:
   triggers anything: the per-quote cost with 1k, 10k and 100k open positions (it
   should not grow);
 - fills: brackets 1-4 % away at 20x (liquidation 5 % away), so many positions close:
-  quotes/s and the cost of each fill over the flat run.
+  quotes/s and the cost of each fill over the flat run: the CPU time of the whole run
+  minus the flat run's, per fill (the fills come in a few cascades, unevenly spread over
+  the three batches, so the median batch would not say what a fill costs; CPU time, as
+  this process may wait for a core on a shared machine).
 - pending: 1k vs 100k pending limit and stop orders 10-13 % away, none filled: the
   per-quote cost must not grow with what waits (target <= 1.2x);
 - trailing: 100k open positions with trailing stops 15-18 % away, opened over a moving
@@ -94,8 +97,9 @@ def build_waiting(n: int, kind: str, seed: int = 7) -> Engine:
 def measure(
     n_positions: int, mode: str, n_quotes: int, band: int, leverage: str, seed: int = 7,
     kind: str = "",
-) -> tuple[float, int]:  # fmt: skip
-    """(median quotes/s, events) of feeding n_quotes to an engine holding n_positions."""
+) -> tuple[float, int, float]:  # fmt: skip
+    """(median quotes/s, events, CPU seconds in all) of feeding n_quotes to an engine
+    holding n_positions, in three batches."""
     if kind:
         eng = build_waiting(n_positions, kind, seed)
     else:
@@ -104,13 +108,16 @@ def measure(
     s, t, b, a = interleaved(sids, n_quotes, seed=seed + 100, t0=eng.now + 1000)
     events = eng.seq
     rates = []
+    total = 0.0
     third = n_quotes // 3
     for k in range(3):  # three consecutive batches: the median resists one hiccup
         part = slice(k * third, (k + 1) * third)
         start = time.perf_counter()
+        cpu = time.process_time()
         eng.feed_quotes(s[part], t[part], b[part], a[part])
+        total += time.process_time() - cpu
         rates.append(third / (time.perf_counter() - start))
-    return sorted(rates)[1], eng.seq - events
+    return sorted(rates)[1], eng.seq - events, total
 
 
 def main() -> None:
@@ -118,15 +125,17 @@ def main() -> None:
     ap.add_argument("--quotes", type=int, default=1_000_000)
     args = ap.parse_args()
     results: dict[tuple[str, str, int], float] = {}
+    totals: dict[tuple[str, str, int], float] = {}
     for run, band, leverage in (("flat", 10, "5"), ("fills", 1, "20")):
         for mode in ("isolated", "cross"):
             for n in (1_000, 10_000, 100_000):
-                qps, events = measure(n, mode, args.quotes, band, leverage)
+                qps, events, total = measure(n, mode, args.quotes, band, leverage)
                 results[(run, mode, n)] = qps
+                totals[(run, mode, n)] = total
                 per_fill = ""
                 if events >= 5_000 and run == "fills":
-                    base = args.quotes / results[("flat", mode, n)]
-                    per_fill = f", {(args.quotes / qps - base) / events * 1e6:.1f} us/fill"
+                    extra = total - totals[("flat", mode, n)]
+                    per_fill = f", {extra / events * 1e6:.1f} us/fill"
                 print(f"{run:5s} {mode:8s} {n:>7,} open: {qps:>11,.0f} quotes/s "
                       f"{1e9 / qps:6.0f} ns/quote ({events:,} fills{per_fill})")  # fmt: skip
     for mode in ("isolated", "cross"):
