@@ -215,13 +215,10 @@ def shoot_replay(browser: Browser, server: Server) -> None:
     page = ctx.new_page()
     page.goto(server.url + "/dashboard/replay")
     page.get_by_text("then Load", exact=False).wait_for(timeout=30_000)
-    chosen = page.get_by_role("button", name="Remove item")
-    while chosen.count():
-        chosen.first.click()
-    page.locator("input.choices__input--cloned").click()
-    page.keyboard.type("SIMULATED")
-    page.keyboard.press("Enter")
-    page.keyboard.press("Escape")
+    for label in page.locator(".symbol-picker label").all():  # the simulated tape only
+        box = label.locator("input")
+        if ("SIMULATED" in label.inner_text()) != box.is_checked():
+            box.click()
     page.get_by_label("Strategy").select_option(label="bracket ±0.3 %, re-entered")
     page.get_by_label("Speed").select_option(label="60×")
     page.get_by_role("button", name="Load").click()

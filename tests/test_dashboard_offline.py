@@ -77,7 +77,7 @@ class Watch:
             self._check(url)
 
     def _console(self, msg: ConsoleMessage) -> None:
-        if msg.type == "error":
+        if msg.type == "error" or "deprecat" in msg.text.lower():  # e.g. Choices' allowHTML
             self.errors.append(f"console: {msg.text}")
 
 

@@ -125,15 +125,18 @@ def open_replay(browser: Browser, srv: Server) -> Page:
     return page
 
 
+def pick_symbols(page: Page, text: str) -> None:
+    """Tick only the replay's recorded symbols whose label contains `text`."""
+    for label in page.locator(".symbol-picker label").all():
+        box = label.locator("input")
+        if (text in label.inner_text()) != box.is_checked():
+            box.click()
+
+
 def load(page: Page, speed: str = "60×", strategy: str = "none (trade by hand)") -> None:
     """Choose the simulated tape (the live feed's own recorded quotes come first), a speed
     and a strategy, and Load."""
-    if "SIM_BTC_USDC" not in page.locator(".choices__list--multiple").inner_text():
-        for button in page.locator(".choices__list--multiple .choices__button").all():
-            button.click()
-        page.locator("input.choices__input--cloned").click()
-        page.locator(".choices__item--choice", has_text="SIM_BTC_USDC").first.click()
-        page.keyboard.press("Escape")
+    pick_symbols(page, "SIM_BTC_USDC")
     page.get_by_label("Speed").select_option(label=speed)
     page.get_by_label("Strategy").select_option(label=strategy)
     page.get_by_role("button", name="Load").click()

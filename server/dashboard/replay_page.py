@@ -73,7 +73,10 @@ class ReplayPage:
         self._waiting: asyncio.Future[ReplayWorker] | None = None  # a place in the pool's line
         self._tape: tuple[Any, ...] | None = None  # what the worker holds: Load again reuses it
         self._tape_worker: ReplayWorker | None = None
-        self.source = pn.widgets.MultiChoice(name="Recorded symbols", options=[], width=260)
+        # checkboxes, not a MultiChoice: Bokeh's Choices.js logs a deprecation warning
+        # (allowHTML) in every browser console, and a box is easier to tap on a phone
+        self.source = pn.widgets.CheckBoxGroup(options=[], inline=False, width=260,
+                                               css_classes=["symbol-picker"])  # fmt: skip
         self.range = pn.widgets.DatetimeRangePicker(name="Time range (UTC)", width=330,
                                                     enable_seconds=True)  # fmt: skip
         self.speed = pn.widgets.Select(name="Speed", options=list(SPEEDS), value="60×", width=90)
@@ -106,7 +109,8 @@ class ReplayPage:
         return self.symbols[0] if self.symbols else "BTC_USDC"
 
     def view(self) -> pn.template.BaseTemplate:
-        controls = pn.Row(self.source, self.range, self.speed, self.strategy, self.mode,
+        picker = pn.Column(html_pane("<b>Recorded symbols</b>"), self.source, width=270)
+        controls = pn.Row(picker, self.range, self.speed, self.strategy, self.mode,
                           self.load, self.play, pn.HSpacer(), self.trading.fit,
                           sizing_mode="stretch_width")  # fmt: skip
         right = pn.Column(html_pane("<b>Trade by hand</b>"), self.ticket.panel, width=300,
