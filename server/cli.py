@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import socket
 import sys
 from pathlib import Path
@@ -119,8 +120,12 @@ def dashboard(args: argparse.Namespace) -> int:
 
 
 def serve(args: argparse.Namespace) -> int:
+    import faulthandler
+
     from workbench.recorder.cli import check_ws_url
 
+    # `kill -USR1 <pid>` prints every thread's stack to stderr: for a server that hangs
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     try:
         spec = parse_feed_spec(args.feed)
         check_ws_url(args.backpack_url)

@@ -51,9 +51,12 @@ class Server:
             self.proc.send_signal(signal.SIGINT)
             try:
                 self.proc.wait(30)
-            except subprocess.TimeoutExpired:
+            except subprocess.TimeoutExpired:  # say where it hangs (faulthandler), then kill
+                self.proc.send_signal(signal.SIGUSR1)
+                time.sleep(1)
                 self.proc.kill()
                 self.proc.wait(10)
+                print(f"server did not stop within 30 s of Ctrl-C; its log:\n{self.output()}")
         return int(self.proc.returncode)
 
 
@@ -73,7 +76,7 @@ def start_server(
     # tests register many users from 127.0.0.1: a generous registration limit unless given
     full_env = {**os.environ, "PYTHONUNBUFFERED": "1", "WORKBENCH_REGISTER_LIMIT": "10000/600",
                 **(env or {})}  # fmt: skip
-    with open(log, "wb") as out:
+    with open(log, "ab") as out:  # a restart on the same port keeps the earlier log
         proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env=full_env)
     srv = Server(proc, f"http://127.0.0.1:{port}", data_dir, log, args)
     deadline = time.monotonic() + timeout

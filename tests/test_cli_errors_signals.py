@@ -75,3 +75,20 @@ def test_a_signal_while_the_feed_connects(tmp_path: Path, silent_backpack: str, 
         assert proc.poll() is None and time.monotonic() < deadline, log.read_text()
         time.sleep(0.05)
     ends_cleanly(proc, sig, log)
+
+
+def test_sigusr1_prints_every_threads_stack_and_the_server_goes_on(tmp_path: Path) -> None:
+    from server_helpers import start_server
+
+    srv = start_server(tmp_path / "data")
+    try:
+        srv.proc.send_signal(signal.SIGUSR1)
+        deadline = time.monotonic() + 10
+        while "in run_server" not in srv.output() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        out = srv.output()
+        stacks = ("Thread 0x", "in _engine_loop", "in _commit_loop")
+        assert all(s in out for s in stacks), out[-2000:]
+        assert srv.client().get("/health").status_code == 200
+    finally:
+        assert srv.stop() == 0
