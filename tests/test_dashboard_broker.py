@@ -89,8 +89,18 @@ def test_deposit_close_all_and_reset_are_confirmed(
     _open(api, market, 3)
     wait_for(lambda: len(rows(page, POSITIONS)) == 3, "three positions")
     # one closed with its own button: the rows left behind are not highlighted, no error
-    page.locator(POSITIONS).get_by_role("button", name="Close").first.click()
-    wait_for(lambda: len(rows(page, POSITIONS)) == 2, "two positions left")
+    close = page.locator(POSITIONS).get_by_role("button", name="Close").first
+    answered = page.locator('[data-box="ticket"][data-n]')
+    close.click()
+    try:
+        wait_for(lambda: len(rows(page, POSITIONS)) == 2, "two positions left", timeout=8)
+    except AssertionError:
+        # On a loaded machine the table can be redrawn by a price push between the
+        # button's mousedown and mouseup, and the browser then drops the click: nothing
+        # was sent (no answer). A trader clicks again; so does the test, once.
+        assert answered.count() == 0, answered.last.inner_text()
+        close.click()
+        wait_for(lambda: len(rows(page, POSITIONS)) == 2, "two positions left")
     page.mouse.move(5, 5)  # the pointer off the table: no hover either
     page.wait_for_timeout(300)
     assert page.locator(f"{POSITIONS} .tabulator-selected").count() == 0
