@@ -113,7 +113,8 @@ def test_a_page_login_lasts_and_log_out_ends_it_everywhere(
     _trading(other)
 
     with _socket(server, token) as ws:
-        page.get_by_role("button", name="Log out").click()
+        with page.expect_navigation():  # Log out reloads the page itself
+            page.get_by_role("button", name="Log out").click()
         _login_form(page)
         assert _closed_by_server(ws) == (1008, "logged out")
     wait_for(lambda: _cookie(ctx) is None and _cookie(ctx, "authToken") is None,
@@ -137,7 +138,8 @@ def test_an_api_login_in_the_browser_is_ended_by_the_pages_log_out(
     page = ctx.new_page()
     page.goto(server.url + "/dashboard")
     _trading(page)
-    page.get_by_role("button", name="Log out").click()
+    with page.expect_navigation():  # Log out reloads the page itself: a reload during it fails
+        page.get_by_role("button", name="Log out").click()
     _login_form(page)
     wait_for(lambda: _cookie(ctx) is None, "the API's cookie to be cleared")
     page.reload()
