@@ -24,7 +24,7 @@ from workbench.live.desk import Desk
 from ..orders import closed_order
 from .export import orders_csv
 from .fields import number
-from .messages import Known, answer
+from .messages import Known, answer, said_html
 from .numbers import sign_class
 from .trader import Trader
 from .view import html_pane, money
@@ -78,9 +78,7 @@ class Broker:
 
     def say(self, text: str, ok: bool) -> None:
         self.said += 1
-        cls = "ticket-msg-ok" if ok else "ticket-msg-error"
-        self.message.object = (f'<div class="{cls}" data-ok="{str(ok).lower()}" '
-                               f'data-box="broker" data-n="{self.said}">{text}</div>')  # fmt: skip
+        self.message.object = said_html("broker", self.said, text, ok)
 
     # ------------------------------------------------------------ deposit
     async def _deposit(self, _: object = None) -> None:

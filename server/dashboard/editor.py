@@ -16,7 +16,7 @@ from typing import Any
 import panel as pn
 
 from .fields import expiry_text, number, parse_expiry, part_qty
-from .messages import Known, answer, order_what
+from .messages import Known, answer, order_what, said_html
 from .trader import Trader
 from .view import html_pane, trailing
 
@@ -140,9 +140,7 @@ class Editor:
 
     def say(self, text: str, ok: bool) -> None:
         self.said += 1
-        cls = "ticket-msg-ok" if ok else "ticket-msg-error"
-        self.message.object = (f'<div class="{cls}" data-ok="{str(ok).lower()}" '
-                               f'data-box="edit" data-n="{self.said}">{text}</div>')  # fmt: skip
+        self.message.object = said_html("edit", self.said, text, ok)
 
     # ----------------------------------------------------------- commands
     async def _save(self, _: object = None) -> None:

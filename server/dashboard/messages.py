@@ -22,6 +22,14 @@ CLOSE_REASONS = {"take_profit": "Take-profit filled", "stop_loss": "Stop-loss fi
 BRACKETS = (("take_profit", "TP"), ("stop_loss", "SL"), ("trailing_stop", "trailing"))
 
 
+def said_html(box: str, n: int, text: str, ok: bool) -> str:
+    """An answer shown under a form (HTML, escaped by the caller); `data-n` counts the
+    answers of `box` so that tests can wait for the n-th."""
+    cls = "ticket-msg-ok" if ok else "ticket-msg-error"
+    return (f'<div class="{cls}" data-ok="{str(ok).lower()}" data-box="{box}" '
+            f'data-n="{n}">{text}</div>')  # fmt: skip
+
+
 def order_what(o: dict[str, Any]) -> str:
     """A pending order in a few words: "long limit at 59000"."""
     return f"{o['side']} {o['kind']} at {o['price']}"

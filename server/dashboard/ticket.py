@@ -20,7 +20,7 @@ from typing import Any
 import panel as pn
 
 from .fields import parse_expiry
-from .messages import answer
+from .messages import answer, said_html
 from .preview import CSS as PREVIEW_CSS
 from .preview import Draft, check_html, preview_html, read_draft
 from .trader import Trader
@@ -186,9 +186,7 @@ class OrderTicket:
     def say(self, text: str, ok: bool) -> None:
         """Show an answer (HTML, escaped by the caller); data-n counts them for tests."""
         self.said += 1
-        cls = "ticket-msg-ok" if ok else "ticket-msg-error"
-        self.message.object = (f'<div class="{cls}" data-ok="{str(ok).lower()}" '
-                               f'data-box="ticket" data-n="{self.said}">{text}</div>')  # fmt: skip
+        self.message.object = said_html("ticket", self.said, text, ok)
 
     async def _submit(self, _: object = None) -> None:
         account = self.account()
