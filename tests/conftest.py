@@ -1,9 +1,10 @@
 """Test configuration: the helper modules in tests/ importable, and the shared fixtures of
-the server tests (a fake Backpack, and a real server fed by it)."""
+the server tests (a fake Backpack, a real server fed by it, and a headless Chromium)."""
 
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -11,6 +12,9 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from server_helpers import Market, Server, start_server, wait_price  # noqa: E402
 from ticks_helpers import CAPTURES  # noqa: E402
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -46,3 +50,12 @@ def server(tmp_path_factory: pytest.TempPathFactory, market: Market) -> Iterator
         yield srv
     finally:
         assert srv.stop() == 0, srv.output()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator["Browser"]:
+    """Headless Chromium for one test module (imported here only when a test asks)."""
+    from browser_helpers import chromium
+
+    with chromium() as b:
+        yield b

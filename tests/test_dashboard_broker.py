@@ -10,17 +10,11 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from browser_helpers import chromium, figure, register_in_page, rows, shot, wait_for
+from browser_helpers import figure, register_in_page, rows, shot, wait_for
 from playwright.sync_api import Browser, Page
 from server_helpers import Market, Server, wait_price
 
 POSITIONS = ".positions-table"
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with chromium() as b:
-        yield b
 
 
 @pytest.fixture

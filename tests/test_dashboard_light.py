@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from browser_helpers import chromium, shot, wait_for
+from browser_helpers import shot, wait_for
 from playwright.sync_api import Browser, Page
 from server_helpers import Market, Server, register, wait_price
 
@@ -50,12 +50,6 @@ CONTRAST_JS = """
   return out
 }
 """
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with chromium() as b:
-        yield b
 
 
 @pytest.fixture

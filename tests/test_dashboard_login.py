@@ -17,7 +17,7 @@ import httpx
 import jwt
 import pytest
 from bokeh.util.token import get_token_payload
-from browser_helpers import chromium, register_in_page, shot, wait_for
+from browser_helpers import register_in_page, shot, wait_for
 from playwright.sync_api import Browser, BrowserContext, Page
 from server_helpers import Server, register
 from websockets.exceptions import ConnectionClosed
@@ -25,12 +25,6 @@ from websockets.sync.client import connect
 
 SESSION_TOKEN = re.compile(r'"token":\s*"([^"]+)"')
 PASSWORD = "correct horse 1"
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with chromium() as b:
-        yield b
 
 
 @pytest.fixture

@@ -13,17 +13,11 @@ from decimal import Decimal
 
 import httpx
 import pytest
-from browser_helpers import chromium, shot, wait_for
+from browser_helpers import shot, wait_for
 from playwright.sync_api import Browser, Page
 from server_helpers import Market, Server, bearer, register, wait_price
 
 PASSWORD = "correct horse 1"
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with chromium() as b:
-        yield b
 
 
 @pytest.fixture

@@ -12,11 +12,9 @@ playing a tape.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from urllib.parse import urlsplit
 
-import pytest
-from browser_helpers import chromium, shot, wait_for
+from browser_helpers import shot, wait_for
 from playwright.sync_api import Browser, ConsoleMessage, Page, Route
 from server_helpers import Server, register
 
@@ -36,12 +34,6 @@ LINKS_JS = """
   return out.filter(u => typeof u === 'string' && u)
 }
 """
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with chromium() as b:
-        yield b
 
 
 class Watch:

@@ -16,17 +16,11 @@ from typing import Any
 
 import httpx
 import pytest
-from browser_helpers import ARTIFACTS, chromium, model_js, register_in_page, rows, wait_for
+from browser_helpers import ARTIFACTS, model_js, register_in_page, rows, wait_for
 from playwright.sync_api import Browser, Page
 from server_helpers import Market, Server, wait_price
 
 POSITIONS, ORDERS = ".positions-table", ".orders-table"
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with chromium() as b:
-        yield b
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from browser_helpers import chromium, register_in_page, rows, shot, wait_for
+from browser_helpers import register_in_page, rows, shot, wait_for
 from playwright.sync_api import Browser, Page
 from server_helpers import Market, Server, wait_price
 
@@ -71,12 +71,6 @@ BOX_JS = """
   return {x: r.left, y: r.top, w: r.width, h: r.height}
 }
 """
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with chromium() as b:
-        yield b
 
 
 @pytest.fixture

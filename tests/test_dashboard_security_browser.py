@@ -7,13 +7,11 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import pytest
 from bokeh.util.token import get_session_id
-from browser_helpers import chromium, register_in_page, wait_for
+from browser_helpers import register_in_page, wait_for
 from playwright.sync_api import Browser, BrowserContext, Page
 from server_helpers import Market, Server, register, running_server
 
@@ -32,12 +30,6 @@ TRY_SOCKET = """([url, token]) => new Promise(resolve => {
     ws.onclose = () => resolve('closed');
     setTimeout(() => resolve('no answer'), 10000);
 })"""
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with chromium() as b:
-        yield b
 
 
 def _context(browser: Browser) -> BrowserContext:

@@ -14,17 +14,11 @@ from typing import Any
 
 import httpx
 import pytest
-from browser_helpers import chromium, register_in_page, shot, wait_for
+from browser_helpers import register_in_page, shot, wait_for
 from playwright.sync_api import Browser, Page
 from server_helpers import Market, Server, wait_price
 
 PREVIEW = "[data-preview]"
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with chromium() as b:
-        yield b
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from browser_helpers import chromium, model_js, shot, wait_for
+from browser_helpers import model_js, shot, wait_for
 from playwright.sync_api import Browser, Page
 from server_helpers import Market, Server, start_server, wait_price
 
@@ -57,12 +57,6 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, M
         assert code == 0, srv.output()
         alive = [pid for pid in SEEN if (niceness(pid) or 0) > 0]
         assert alive == [], f"replay workers outlived their server: {alive}"
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with chromium() as b:
-        yield b
 
 
 def descendants(pid: int) -> list[int]:
