@@ -92,3 +92,36 @@ def test_sigusr1_prints_every_threads_stack_and_the_server_goes_on(tmp_path: Pat
         assert srv.client().get("/health").status_code == 200
     finally:
         assert srv.stop() == 0
+
+
+def test_ctrl_c_that_an_import_turns_into_another_error_is_still_an_interruption(
+    tmp_path: Path,
+) -> None:
+    """pydantic-core, building a schema while FastAPI is imported, catches a Ctrl-C and
+    raises a SchemaError instead: the same as any library doing so here."""
+    (tmp_path / "swallows.py").write_text(
+        "import os, signal\n"
+        "def add_parser(sub):\n"
+        "    sub.add_parser('swallow').set_defaults(func=run)\n"
+        "def run(args):\n"
+        "    try:\n"
+        "        os.kill(os.getpid(), signal.SIGINT)\n"
+        "    except KeyboardInterrupt:\n"
+        "        raise RuntimeError('schema build failed: KeyboardInterrupt:') from None\n"
+    )
+    code = ("import sys; from workbench import cli\n"
+            "cli.COMMANDS['swallow'] = 'swallows'\n"
+            "cli.main(['swallow'])\n")  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert out.returncode == 130, out
+    assert out.stderr.strip() == "workbench: interrupted", out.stderr
+    # Without a Ctrl-C, the same error is a real one, printed in full.
+    (tmp_path / "swallows.py").write_text(
+        "def add_parser(sub):\n"
+        "    sub.add_parser('swallow').set_defaults(func=run)\n"
+        "def run(args):\n"
+        "    raise RuntimeError('a real failure')\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert out.returncode == 1 and "RuntimeError: a real failure" in out.stderr, out

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import signal
 import sys
+from types import FrameType
 
 # Subcommand -> the module that defines `add_parser(subparsers)` for it (which sets
 # `func` on its parser); one module may define several.
@@ -49,16 +51,38 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+_interrupted = False
+
+
+def _on_sigint(signum: int, frame: FrameType | None) -> None:
+    """Python's own Ctrl-C (raise KeyboardInterrupt), remembered: an import that catches
+    it and raises something else instead (pydantic-core building a schema turns it into
+    a SchemaError) is still an interruption, not a crash to print."""
+    global _interrupted
+    _interrupted = True
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     command = argv[0] if argv and not argv[0].startswith("-") else None
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        signal.signal(signal.SIGINT, _on_sigint)
     try:
         args = build_parser(command).parse_args(argv)
         code = args.func(args) or 0
     except KeyboardInterrupt:  # Ctrl-C, say while starting: no traceback
-        print("workbench: interrupted", file=sys.stderr)
-        code = 130
+        code = _said_interrupted()
+    except Exception:
+        if not _interrupted:
+            raise
+        code = _said_interrupted()
     sys.exit(code)
+
+
+def _said_interrupted() -> int:
+    print("workbench: interrupted", file=sys.stderr)
+    return 130
 
 
 if __name__ == "__main__":
