@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from .ladder import Ladder
 from .money import (
     BadNumber,
     fmt_decimal,
@@ -118,13 +119,13 @@ class SymbolBook:
         self.ask = 0
         self.t = -1
         self.hot: set[int] = set()
-        # Positions' trigger prices: min-heaps of int keys price << 40 | pid (see
+        # Positions' trigger prices: ladders of int keys price << 40 | pid (see
         # engine/index.py); "down" triggers store the negated price.
         self.live: dict[int, Position] = {}  # pid -> open position indexed here
-        self.long_tp: list[int] = []  # bid >= tp
-        self.long_stop: list[int] = []  # bid <= liq / sl (-price)
-        self.short_tp: list[int] = []  # ask <= tp (-price)
-        self.short_stop: list[int] = []  # ask >= liq / sl
+        self.long_tp = Ladder()  # bid >= tp
+        self.long_stop = Ladder()  # bid <= liq / sl (-price)
+        self.short_tp = Ladder()  # ask <= tp (-price)
+        self.short_stop = Ladder()  # ask >= liq / sl
         # min-heaps of (key, id, obj); "down" triggers store the negated price as key.
         self.cross_bid: list[tuple[int, int, int]] = []  # bid <= thr (key -thr, account, ver)
         self.cross_ask: list[tuple[int, int, int]] = []  # ask >= thr (key thr, account, ver)

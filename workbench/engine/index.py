@@ -5,10 +5,11 @@ triggers nothing, so the hot path costs four int comparisons whatever the number
 open positions. Entries are removed lazily: an entry is valid only while its position
 is open with the same trigger price (or, for a cross account, the same version).
 
-A position's entries are plain ints, `price << 40 | pid` (`-price` in the heaps of
-falling triggers), and the book's `live` maps the pid back to the open position: an
-int heap compares its keys in one step where (price, pid, position) tuples take three,
-so a cascade's pops cost about half as much. Pids stay below 2**40.
+A position's entries are plain ints, `price << 40 | pid` (`-price` in the ladders of
+falling triggers), and the book's `live` maps the pid back to the open position. They
+are kept in ladders (see ladder.py), not heaps: a quote that triggers k positions takes
+their keys in one slice, and a closed position's other key is a list pop when it comes
+to the bottom, where a heap pops each at O(log n). Pids stay below 2**40.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from heapq import heapify, heappop, heappush
 from typing import Any
 
 from ..domain import LIMIT, LONG, Account, Order, Position, SymbolBook
+from ..ladder import Ladder
 from . import trailing
 
 SHIFT = 40
@@ -41,8 +43,8 @@ def stop_of(pos: Position) -> int | None:
     return max(sl, liq) if pos.side == LONG else min(sl, liq)
 
 
-def _entries(pos: Position, parts: tuple[str, ...] = ALL_PARTS) -> Iterator[tuple[list[int], int]]:
-    """The heap entries of a position's trigger prices: (heap, key)."""
+def _entries(pos: Position, parts: tuple[str, ...] = ALL_PARTS) -> Iterator[tuple[Ladder, int]]:
+    """The index entries of a position's trigger prices: (ladder, key)."""
     b = pos.book
     pid = pos.pid
     long = pos.side == LONG
@@ -60,8 +62,8 @@ def add_position(
     pos: Position, accounts: list[Account], parts: tuple[str, ...] = ALL_PARTS
 ) -> None:
     """Index the trigger prices of a position (`parts`: tp, stop or both)."""
-    for heap, key in _entries(pos, parts):
-        heappush(heap, key)
+    for ladder, key in _entries(pos, parts):
+        ladder.push(key)
         pos.book.live[pos.pid] = pos
     refresh(pos.book, accounts)
 
@@ -73,13 +75,18 @@ def drop_position(pos: Position) -> None:
 
 def add_positions(positions: Iterable[Position], books: list[SymbolBook],
                   accounts: list[Account]) -> None:  # fmt: skip
-    """Index many positions at once (a restore): entries appended, each heap built once."""
+    """Index many positions at once (a restore): each ladder sorted once."""
+    keys: dict[int, list[int]] = {}
+    ladders: dict[int, Ladder] = {}
     for pos in positions:
-        for heap, key in _entries(pos):
-            heap.append(key)
+        for ladder, key in _entries(pos):
+            keys.setdefault(id(ladder), []).append(key)
+            ladders[id(ladder)] = ladder
             pos.book.live[pos.pid] = pos
+    for i, ladder in ladders.items():
+        ladder.extend(keys[i])
     for b in books:
-        total = 0
+        total = sum(len(ld) for ld in _ladders(b))
         for heap, _ in _rules(b):
             heapify(heap)
             total += len(heap)
@@ -145,26 +152,33 @@ def collect_orders(b: SymbolBook, bid: int, ask: int) -> list[Order]:
 Valid = Callable[[Any, list[Account]], bool]
 
 
-def _position_rules(live: dict[int, Position]) -> tuple[Valid, Valid, Valid, Valid]:
+Live = Callable[[int], bool]
+
+
+def _position_rules(live: dict[int, Position]) -> tuple[Live, Live, Live, Live]:
     """The liveness tests of the long_tp, short_tp, long_stop and short_stop keys."""
 
-    def long_tp(k: int, a: list[Account]) -> bool:
+    def long_tp(k: int) -> bool:
         pos = live.get(k & MASK)
         return pos is not None and pos.tp == k >> SHIFT
 
-    def short_tp(k: int, a: list[Account]) -> bool:
+    def short_tp(k: int) -> bool:
         pos = live.get(k & MASK)
         return pos is not None and pos.tp == -(k >> SHIFT)
 
-    def long_stop(k: int, a: list[Account]) -> bool:
+    def long_stop(k: int) -> bool:
         pos = live.get(k & MASK)
         return pos is not None and stop_of(pos) == -(k >> SHIFT)
 
-    def short_stop(k: int, a: list[Account]) -> bool:
+    def short_stop(k: int) -> bool:
         pos = live.get(k & MASK)
         return pos is not None and stop_of(pos) == k >> SHIFT
 
     return long_tp, short_tp, long_stop, short_stop
+
+
+def _ladders(b: SymbolBook) -> tuple[Ladder, Ladder, Ladder, Ladder]:
+    return b.long_tp, b.short_tp, b.long_stop, b.short_stop
 
 
 def _live_cross(e: tuple[Any, ...], a: list[Account]) -> bool:
@@ -196,22 +210,18 @@ def _rules(b: SymbolBook) -> tuple[tuple[list[Any], Valid], ...]:
     """Each heap of a symbol with the test that one of its entries is still live."""
     rules = b.rules
     if rules is None:
-        heaps = (b.long_tp, b.short_tp, b.long_stop, b.short_stop)
-        rules = b.rules = (
-            *zip(heaps, _position_rules(b.live), strict=True),
-            *((getattr(b, name), fn) for name, fn in _RULES),
-        )
+        rules = b.rules = tuple((getattr(b, name), fn) for name, fn in _RULES)
     return rules
 
 
 def _clean(b: SymbolBook, accounts: list[Account]) -> None:
-    """Drop dead entries from the heap tops so that the cached edges are exact."""
-    live_pids = b.live
-    for h in (b.long_tp, b.short_tp, b.long_stop, b.short_stop):
-        while h and h[0] & MASK not in live_pids:  # a closed position's (the usual dead)
-            heappop(h)
-    for h, live in _rules(b):
-        while h and not live(h[0], accounts):
+    """Drop dead entries from the bottoms and tops so that the cached edges are exact."""
+    present = b.live
+    for ladder, live in zip(_ladders(b), _position_rules(present), strict=True):
+        ladder.drop_absent(present, MASK)  # a closed position's keys: the usual dead
+        ladder.drop_while(lambda k, live=live: not live(k))  # type: ignore[misc]
+    for h, valid in _rules(b):
+        while h and not valid(h[0], accounts):
             heappop(h)
 
 
@@ -226,8 +236,11 @@ def drop_dead_edges(h: list[tuple[int, int, int]], accounts: list[Account]) -> N
 def _compact(b: SymbolBook, accounts: list[Account]) -> None:
     """Drop every dead entry once the heaps have doubled since the last compaction."""
     total = trailing.compact(b)
-    for h, live in _rules(b):
-        h[:] = [e for e in h if live(e, accounts)]
+    for ladder, live in zip(_ladders(b), _position_rules(b.live), strict=True):
+        ladder.keep(live)
+        total += len(ladder)
+    for h, valid in _rules(b):
+        h[:] = [e for e in h if valid(e, accounts)]
         heapify(h)
         total += len(h)
     b.compact_at = max(256, 2 * total)
@@ -240,28 +253,28 @@ def refresh(b: SymbolBook, accounts: list[Account] | None = None) -> None:
     the heaps have grown past twice their size at the last compaction).
     """
     if accounts is not None:
-        if sum(len(h) for h, _ in _rules(b)) > b.compact_at:
+        if sum(len(h) for h, _ in _rules(b)) + sum(map(len, _ladders(b))) > b.compact_at:
             _compact(b, accounts)
         _clean(b, accounts)
     lo_bid = max(
-        -(b.long_stop[0] >> SHIFT) if b.long_stop else NO_LOW,
+        -(b.long_stop.top(0) >> SHIFT) if b.long_stop else NO_LOW,
         -b.cross_bid[0][0] if b.cross_bid else NO_LOW,
         -b.sell_stop[0][0] if b.sell_stop else NO_LOW,
         -b.trail_long_hit[0][0] if b.trail_long_hit else NO_LOW,
     )
     b.lo_bid = FORCE_LOW if b.hot else lo_bid
     b.hi_bid = min(
-        b.long_tp[0] >> SHIFT if b.long_tp else NO_HIGH,
+        b.long_tp.top(0) >> SHIFT if b.long_tp else NO_HIGH,
         b.sell_limit[0][0] if b.sell_limit else NO_HIGH,
         b.trail_long_raise[0][0] + 1 if b.trail_long_raise else NO_HIGH,
     )
     b.lo_ask = max(
-        -(b.short_tp[0] >> SHIFT) if b.short_tp else NO_LOW,
+        -(b.short_tp.top(0) >> SHIFT) if b.short_tp else NO_LOW,
         -b.buy_limit[0][0] if b.buy_limit else NO_LOW,
         -b.trail_short_raise[0][0] - 1 if b.trail_short_raise else NO_LOW,
     )
     b.hi_ask = min(
-        b.short_stop[0] >> SHIFT if b.short_stop else NO_HIGH,
+        b.short_stop.top(0) >> SHIFT if b.short_stop else NO_HIGH,
         b.cross_ask[0][0] if b.cross_ask else NO_HIGH,
         b.buy_stop[0][0] if b.buy_stop else NO_HIGH,
         b.trail_short_hit[0][0] if b.trail_short_hit else NO_HIGH,
@@ -274,38 +287,18 @@ def collect(
     """Pop every entry this quote triggers: the positions hit and the cross accounts to check."""
     hit: dict[int, Position] = {}
     live = b.live
-    h = b.long_tp  # keys up to bid << SHIFT | MASK have a price <= bid
-    lim = bid << SHIFT | MASK
-    while h and h[0] <= lim:
-        k = heappop(h)
-        pid = k & MASK
-        pos = live.get(pid)
-        if pos is not None and pos.tp == k >> SHIFT:
-            hit[pid] = pos
-    h = b.long_stop
-    lim = -bid << SHIFT | MASK
-    while h and h[0] <= lim:
-        k = heappop(h)
-        pid = k & MASK
-        pos = live.get(pid)
-        if pos is not None and stop_of(pos) == -(k >> SHIFT):
-            hit[pid] = pos
-    h = b.short_tp
-    lim = -ask << SHIFT | MASK
-    while h and h[0] <= lim:
-        k = heappop(h)
-        pid = k & MASK
-        pos = live.get(pid)
-        if pos is not None and pos.tp == -(k >> SHIFT):
-            hit[pid] = pos
-    h = b.short_stop
-    lim = ask << SHIFT | MASK
-    while h and h[0] <= lim:
-        k = heappop(h)
-        pid = k & MASK
-        pos = live.get(pid)
-        if pos is not None and stop_of(pos) == k >> SHIFT:
-            hit[pid] = pos
+    # Keys up to price << SHIFT | MASK have a trigger price <= price. A key is not checked
+    # against its position's current brackets here: the cascade closes a position only
+    # if one of them holds at this quote (and a moved bracket's own key is in reach too).
+    for keys in (
+        b.long_tp.take(bid << SHIFT | MASK), b.long_stop.take(-bid << SHIFT | MASK),
+        b.short_tp.take(-ask << SHIFT | MASK), b.short_stop.take(ask << SHIFT | MASK),
+    ):  # fmt: skip
+        for k in keys:
+            pid = k & MASK
+            pos = live.get(pid)
+            if pos is not None:
+                hit[pid] = pos
     if b.trail_groups:
         trailing.collect(b, bid, ask, hit)
     check: set[int] = set(b.hot)
