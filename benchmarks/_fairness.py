@@ -63,11 +63,10 @@ class Replaying:
         pg = self.page
         pg.goto(url + "/dashboard/replay")
         pg.get_by_text("Pick symbols and a range, then Load.").wait_for(timeout=60_000)
-        for button in pg.locator(".choices__list--multiple .choices__button").all():
-            button.click()  # the live feed's own recorded quotes come first: take them out
-        pg.locator("input.choices__input--cloned").click()
-        pg.locator(".choices__item--choice", has_text=REPLAY).first.click()
-        pg.keyboard.press("Escape")
+        for label in pg.locator(".symbol-picker label").all():  # REPLAY's tape only
+            box = label.locator("input")
+            if (REPLAY in label.inner_text()) != box.is_checked():
+                box.click()
         pg.get_by_label("Speed").select_option(label="max")
         pg.get_by_label("Strategy").select_option(label=STRATEGY)
         pg.get_by_role("button", name="Load").click()

@@ -116,7 +116,9 @@ def test_liquidation_raises_a_notification(server: Server, market: Market, page:
     wait_for(lambda: rows(page, POSITIONS) == [], "the liquidated position to go")
     shot(page, "dashboard-liquidation")
     page.locator(".bk-tab", has_text="Notifications").click()  # "Notifications (1)": unread
-    listed = page.locator(".a-error .a-text").first.inner_text()
+    entry = page.locator(".alerts .a-error .a-text")  # the tab is drawn once opened
+    wait_for(lambda: entry.count() > 0 and entry.first.inner_text() != "", "the entry")
+    listed = entry.first.inner_text()
     assert listed.startswith("Liquidated: BTC_USDC long at 58000") and "P/L -100.00" in listed
 
 

@@ -116,3 +116,21 @@ def test_static_mount_leaves_the_api_alone(server: Server) -> None:
     paths = httpx.get(server.url + "/openapi.json").json()["paths"]
     assert not [p for p in paths if p.startswith(("/static", "/dashboard"))]
     assert httpx.get(server.url + "/health").json()["status"] == "ok"
+
+
+def test_pages_load_no_mathjax_and_are_built_frozen(server: Server) -> None:
+    """Panel would add bokeh-mathjax.min.js (1.8 MB) to any page with an HTML pane."""
+    from bokeh.document import Document
+
+    from server.dashboard.page_weight import frozen
+
+    for path in ("/dashboard", "/dashboard/replay"):
+        html = httpx.get(server.url + path, timeout=30).text
+        assert "bokeh.min.js" in html and "bokeh-mathjax" not in html, path
+
+    class Template:  # what Panel calls: server_doc(doc, title, location)
+        def server_doc(self, doc: object, title: object, location: object) -> bool:
+            assert isinstance(doc, Document)
+            return doc.models._freeze_count > 0  # type: ignore[attr-defined,no-any-return]
+
+    assert frozen(Template()).server_doc(Document(), "t", True) is True

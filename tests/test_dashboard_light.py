@@ -94,5 +94,6 @@ def test_light_theme_login_card_account_tables_and_messages_are_readable(
     # every table, and what is inside a cell (a coloured figure is a span)
     _readable(light, ".tabulator-cell, .tabulator-cell *, .tabulator-col-title", least=10)
     light.get_by_text("Notifications", exact=True).first.click()
+    wait_for(lambda: light.locator(".alerts").count(), "the tab drawn once opened")
     _readable(light, ".alerts, .alerts *")
     shot(light, "light-live")

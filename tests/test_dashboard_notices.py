@@ -65,12 +65,12 @@ def test_margin_calls_while_away_wait_unread_and_collapsed(
     # one unread entry: the three calls in one
     wait_for(lambda: tab.inner_text() == "Notifications (1)", "one unread in the title", 10)
     entry = page.locator('.alerts [data-kind="margin_call"]')
-    assert entry.count() == 1
+    tab.click()  # opening the panel marks them read: still marked while in view
+    wait_for(lambda: entry.count() == 1, "the entry in the opened tab")
     assert entry.get_attribute("data-count") == "3"
     assert entry.get_attribute("data-unread") == "true"
     text = entry.inner_text()
     assert "Margin call: margin level 5" in text and "(×3, since" in text, text
-    tab.click()  # opening the panel marks them read: still marked while in view
     wait_for(lambda: tab.inner_text() == "Notifications", "the title without a count")
     assert entry.get_attribute("data-unread") == "true"
     shot(page, "dashboard-notices-unread")

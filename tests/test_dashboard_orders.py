@@ -53,8 +53,8 @@ def _said(page: Page, box: str, act: Any) -> str:
     """Do `act` and return the next answer shown in `box` (ticket or edit)."""
     shown = page.locator(f'[data-box="{box}"][data-n]')
 
-    def n() -> int:
-        return int(shown.first.get_attribute("data-n") or 0) if shown.count() else 0
+    def n() -> int:  # read at once: a redrawn box must not make it wait for the old one
+        return int(shown.evaluate_all("els => els.length ? +els[0].dataset.n || 0 : 0"))
 
     before = n()
     act()

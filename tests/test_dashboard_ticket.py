@@ -57,8 +57,8 @@ def _check(page: Page) -> str:
 def _said(page: Page, act: Any) -> str:
     shown = page.locator('[data-box="ticket"][data-n]')
 
-    def n() -> int:
-        return int(shown.first.get_attribute("data-n") or 0) if shown.count() else 0
+    def n() -> int:  # read at once: a redrawn box must not make it wait for the old one
+        return int(shown.evaluate_all("els => els.length ? +els[0].dataset.n || 0 : 0"))
 
     before = n()
     act()

@@ -34,6 +34,7 @@ from ..state import COOKIE_NAMES, ServerState
 from .busy import no_shared_busy_indicator
 from .context import Dashboards
 from .guard import OriginGuard, destroy_lost_sessions, no_remote_fonts
+from .page_weight import frozen, no_mathjax
 from .producer import Producer
 from .replay_pool import ReplayPool
 from .responsive import COMPONENT_CSS, CSS_PATH, dress
@@ -149,13 +150,14 @@ async def attach(app: FastAPI, dash: Dashboards) -> None:
     no_remote_fonts()
     mend_page_sockets()
     no_shared_busy_indicator()
+    no_mathjax()
     pn.extension("tabulator", notifications=True)
     app.router.routes[:] = [
         r for r in app.router.routes if not (isinstance(r, APIRoute) and r.path in TITLES)
     ]
     bokeh = add_applications(
-        {PATH: lambda: watched(dress(live_app(dash))),
-         REPLAY_PATH: lambda: watched(dress(replay_app(dash)))},
+        {PATH: lambda: frozen(watched(dress(live_app(dash)))),
+         REPLAY_PATH: lambda: frozen(watched(dress(replay_app(dash))))},
         app=app, title=TITLES, secret_key=dash.key, sign_sessions=True,
         check_unused_sessions_milliseconds=5000, unused_session_lifetime_milliseconds=10000,
         **NO_COOKIES,

@@ -119,7 +119,7 @@ class LivePage:
         self.tabs = tabs = pn.Tabs(
             ("Open positions", self.trading.positions_table),
             ("Pending orders", self.trading.orders_table), ("Order history", self.history),
-            ("Notifications", self.notices.panel), dynamic=False, sizing_mode="stretch_width",
+            ("Notifications", self.notices.panel), dynamic=True, sizing_mode="stretch_width",
         )  # fmt: skip
         self.notices.bind(tabs, 3)
         ticket_card = pn.Column(

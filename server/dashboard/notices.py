@@ -126,11 +126,16 @@ class NoticeBoard:
         if tabs._names[i] == title:
             return
         tabs._names[i] = title  # for later renders
-        for model, _ in list(tabs._models.values()):
+        pane = id(tabs.objects[i])
+        for ref, (model, _) in list(tabs._models.items()):
             if i < len(model.tabs):
                 old = model.tabs[i]
-                model.tabs[i] = TabPanel(child=old.child, title=title, closable=old.closable,
-                                         name=old.name)  # fmt: skip
+                new = TabPanel(child=old.child, title=title, closable=old.closable,
+                               name=old.name)  # fmt: skip
+                model.tabs[i] = new
+                panels = tabs._panels.get(ref, {})
+                if pane in panels:  # the tabs only draw the opened one: Panel keeps
+                    panels[pane] = new  # each tab's panel and must reuse this one
 
     def _toast(self, kind: str, level: str, text: str) -> None:
         if self.toasts is None:
@@ -142,8 +147,8 @@ class NoticeBoard:
         getattr(self.toasts, level)(text, duration=6000)
 
     def _tab_changed(self, event: Any) -> None:
-        if event.new == self.index:
-            self._seen()
+        if event.new == self.index:  # after the tabs have drawn the opened one (they draw
+            self.doc.add_next_tick_callback(self._seen)  # only it): its title then
         elif event.old == self.index:
             self.show()  # what was new when opened is not marked any more
 
