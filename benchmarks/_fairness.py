@@ -112,9 +112,14 @@ def _new_page(browser: Browser, url: str, token: str) -> tuple[float, Page]:
     page = ctx.new_page()
     t = time.monotonic()
     page.goto(url + "/dashboard")
+    nav = page.evaluate("() => { const n = performance.getEntriesByType('navigation')[0]; "
+                        "return [n.responseStart, n.domInteractive] }")  # fmt: skip
     page.wait_for_function(READY, timeout=60_000)
     page.get_by_role("button", name="Open long").wait_for(timeout=60_000)
-    return time.monotonic() - t, page
+    took = time.monotonic() - t
+    print(f"  a new page: the server answered in {nav[0] / 1000:.2f} s, scripts ran by "
+          f"{nav[1] / 1000:.2f} s, usable at {took:.2f} s", flush=True)  # fmt: skip
+    return took, page
 
 
 def measure(browser: Browser, fake: FakeBackpackThread, url: str, pid: int, open_pages: Any,

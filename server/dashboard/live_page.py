@@ -94,7 +94,7 @@ class LivePage:
         self.broker = Broker(dash.state.desk, trader, lambda: self.account,
                              lambda: self.positions, self.trading.known)  # fmt: skip
         self.watchlist = Watchlist(symbols, lambda: self.ticks, self._reference, self._pick,
-                                   self._later)  # fmt: skip
+                                   self._later, lambda: dash.producer.fast)  # fmt: skip
         self.who = html_pane("", name="who")
         self.logout = pn.widgets.Button(name="Log out", button_type="light", width=80,
                                         visible=False)  # fmt: skip

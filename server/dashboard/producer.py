@@ -224,7 +224,7 @@ class Producer:
         *,
         interval: float = 0.05,
         account_every: float = 0.25,
-        fast_interval: float = 0.25,
+        fast_interval: float = 0.5,
     ) -> None:
         self.read_accounts = read_accounts
         self.feed_status = feed_status

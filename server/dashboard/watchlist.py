@@ -4,7 +4,10 @@ The change is the mid price against a reference taken when the page first shows 
 symbol: the open of the oldest 1 m candle the producer keeps for it (up to ten hours),
 or else that first quote. Prices have their
 instrument's tick decimals. Redrawn at most every `every` seconds (a table update
-costs the event loop), the quotes held back meanwhile shown when the time is up.
+costs the event loop a few milliseconds per page), every `fast_every` seconds while
+quotes come faster than anyone reads them (a full-speed replay: ten pages redrawing
+theirs every second were two thirds of the event loop's share of the GIL), the quotes
+held back meanwhile shown when the time is up.
 """
 
 from __future__ import annotations
@@ -39,12 +42,15 @@ class Watchlist:
     def __init__(self, symbols: list[str], ticks: Callable[[], Ticks],
                  reference: Callable[[str], float | None], pick: Callable[[str], None],
                  later: Callable[[Callable[[], None], float], None],
-                 every: float = 1.0) -> None:  # fmt: skip
+                 fast: Callable[[], bool] = lambda: False,
+                 every: float = 1.0, fast_every: float = 5.0) -> None:  # fmt: skip
         self.symbols = symbols
         self.ticks = ticks
         self.reference = reference  # the symbol's oldest kept mid (float: plotted candles)
         self.base: dict[str, Decimal] = {}  # the reference, or the first mid this page saw
         self.every = every
+        self.fast = fast  # quotes come faster than anyone reads them
+        self.fast_every = fast_every
         self.later = later  # runs a callback on the page after some seconds
         self._at = 0.0
         self._last: dict[str, Quote] = {}
@@ -75,16 +81,16 @@ class Watchlist:
         """The producer's last quotes: the cells that changed (at most every `every` s)."""
         now = time.monotonic()
         self._last = last
-        if not force and now - self._at < self.every:
+        every = self.fast_every if self.fast() else self.every
+        if not force and now - self._at < every:
             if not self._waiting:  # the last quotes are shown when the time comes
                 self._waiting = True
-                self.later(self._due, self.every - (now - self._at))
+                self.later(self._due, every - (now - self._at))
             return
         self._at = now
         ticks = self.ticks()
         changed = False
-        values = self.table.value.copy()
-        for i, sym in enumerate(self.symbols):
+        for sym in self.symbols:
             q = last.get(sym)
             if q is None:
                 continue
@@ -99,7 +105,9 @@ class Watchlist:
                    colored(change_text(mid, base)))  # fmt: skip
             if self._rows.get(sym) != row:
                 self._rows[sym] = row
-                values.loc[i, ["bid", "ask", "change"]] = list(row)
                 changed = True
-        if changed:
-            self.table.value = values
+        if changed:  # a new frame of three columns: cheaper than a .loc write per row
+            none = ("—", "—", "—")
+            self.table.value = pd.DataFrame(
+                [(sym, *self._rows.get(sym, none)) for sym in self.symbols], columns=COLUMNS
+            )
