@@ -13,7 +13,14 @@ from decimal import Decimal
 
 import httpx
 import pytest
-from browser_helpers import figure, register_in_page, rows, shot, wait_for
+from browser_helpers import (
+    click_table_button,
+    figure,
+    register_in_page,
+    rows,
+    shot,
+    wait_for,
+)
 from playwright.sync_api import Browser, Page
 from server_helpers import Market, Server, wait_price
 
@@ -81,8 +88,9 @@ def test_register_trade_watch_and_close(server: Server, market: Market, page: Pa
     wait_for(lambda: figure(page, "open_p/l") == want, "the open P/L figure")
     shot(page, "dashboard-live-position")
 
-    page.locator(POSITIONS).get_by_role("button", name="Close").click()
-    wait_for(lambda: rows(page, POSITIONS) == [], "the table to empty")
+    click_table_button(page.locator(POSITIONS).get_by_role("button", name="Close"),
+                       page.locator('[data-box="ticket"][data-n]'),
+                       lambda: rows(page, POSITIONS) == [], "the table to empty")  # fmt: skip
     closed = api.get("/trade/orders", params={"status": "closed"}).json()["orders"][0]
     balance = Decimal(api.get("/balance").json()["balance"])
     assert balance == Decimal(5000) + Decimal(closed["pnl"]) - Decimal(closed["fee"])
