@@ -29,6 +29,7 @@ from .messages import order_what
 from .notices import NoticeBoard
 from .numbers import HTML, colored, price_units
 from .producer import FRAMES, SCALE, Push
+from .text import Text
 from .trader import DeskTrader
 from .trading import RIGHT, TradingPanel
 from .view import CSS, account_html, history_frame, html_pane
@@ -71,7 +72,7 @@ class LivePage:
         self.symbol = pn.widgets.Select(name="Instrument", options=symbols, value=symbols[0],
                                         width=150)  # fmt: skip
         self.frame = pn.widgets.RadioButtonGroup(options=list(FRAMES), value="1s", width=90)
-        self.quote_box = html_pane("", name="quote_box", css_classes=["quote-box"])
+        self.quote_box = Text("quote_box", css_classes=["quote-box"])  # set every quote
         self.feed = html_pane(self._feed_html(dash.state.feed_status()), name="feed")
         self.chart = PriceChart(height=470)
         self.past = ChartPast(dash, self.chart, self.doc)  # stored candles, marks (M3)
@@ -82,7 +83,7 @@ class LivePage:
         self.ticket = self.trading.ticket
         self.ticket.feed(dash.state.feed_status())
         self.known = self.trading.known
-        self.account_strip = html_pane("", name="account", sizing_mode="stretch_width")
+        self.account_strip = Text("account", sizing_mode="stretch_width")
         self.history = pn.widgets.Tabulator(
             history_frame([]), name="history", css_classes=["history-table"],
             show_index=False, disabled=True,
@@ -114,7 +115,7 @@ class LivePage:
     # ------------------------------------------------------------- layout
     def _trading_layout(self) -> pn.Column:
         chart_head = pn.Row(self.symbol, pn.Column(pn.Spacer(height=18), self.frame),
-                            pn.Spacer(width=16), self.quote_box, pn.HSpacer(),
+                            pn.Spacer(width=16), self.quote_box.panel, pn.HSpacer(),
                             self.trading.fit)  # fmt: skip
         self.tabs = tabs = pn.Tabs(
             ("Open positions", self.trading.positions_table),
@@ -127,7 +128,7 @@ class LivePage:
             styles={"background": "#1e222d", "border-radius": "6px", "padding": "6px 10px"},
         )  # fmt: skip
         return pn.Column(
-            self.account_strip,
+            self.account_strip.panel,
             self.broker.panel,
             pn.Row(
                 pn.Column(chart_head, self.chart.panel, sizing_mode="stretch_width"),
