@@ -35,6 +35,14 @@ def test_a_replay_plays_trades_and_its_chart_grows(replay_server: tuple[Server, 
         page.get_by_text("Pick symbols and a range, then Load.").wait_for(timeout=20_000)
         # the recorded symbols of the tick store are offered, the first one chosen
         shot(page, "dashboard-replay-start")
+        # the simulated market has no stored time range: the field is off while it is ticked
+        when = page.get_by_label("Time range (UTC)")
+        assert when.is_enabled()
+        simulated = page.locator(".symbol-picker label", has_text="SIMULATED").locator("input")
+        simulated.click()
+        wait_for(lambda: when.is_disabled(), "the time range off for the simulated market")
+        simulated.click()
+        wait_for(lambda: when.is_enabled(), "the time range back for the recorded symbols")
         page.get_by_label("Strategy").select_option(label="bracket ±0.3 %, re-entered")
         page.get_by_label("Speed").select_option(label="60×")
         page.get_by_role("button", name="Load").click()

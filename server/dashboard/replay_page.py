@@ -154,6 +154,8 @@ class ReplayPage:
                     "captures).")  # fmt: skip
 
     def _source_changed(self, event: Any) -> None:
+        # the simulated market is generated, not read: no stored range applies to it
+        self.range.disabled = SIMULATED in event.new
         chosen = [s for s in event.new if s in self.ranges]
         if not chosen:
             return
