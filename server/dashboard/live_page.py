@@ -78,7 +78,7 @@ class LivePage:
         self.past = ChartPast(dash, self.chart, self.doc)  # stored candles, marks (M3)
         trader = DeskTrader(dash.state.desk)
         self.trading = TradingPanel(trader, lambda: self.account, lambda: self.symbol.value,
-                                    self.chart)  # fmt: skip
+                                    self.chart, later=self._later)  # fmt: skip
         self.trading.ticks = self.ticks
         self.ticket = self.trading.ticket
         self.ticket.feed(dash.state.feed_status())

@@ -8,6 +8,7 @@ their answers are the engine's own (see messages.answer).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
@@ -27,6 +28,8 @@ from .view import orders_frame, positions_frame
 RIGHT = {c: "right" for c in ("qty", "open", "last", "upnl", "margin", "leverage", "tp", "sl",
                               "liq", "close", "pnl", "price", "size", "trailing")}  # fmt: skip
 EDIT = '<button class="edit-btn">Edit</button>'
+LIVE = ["last", "upnl"]  # the columns that move with every quote
+Later = Callable[[Callable[[], None], float], None]  # run a callback after some seconds
 
 
 def _table(frame: pd.DataFrame, name: str, buttons: dict[str, str], height: int,
@@ -48,9 +51,18 @@ class TradingPanel:
 
     def __init__(
         self, trader: Trader, account: Callable[[], str | None], symbol: Callable[[], str],
-        chart: PriceChart, *, height: int = 190,
+        chart: PriceChart, *, height: int = 190, later: Later | None = None,
+        live_every: float = 1.0,
     ) -> None:  # fmt: skip
+        """With `later`, a change of the live columns alone (last price, uPnL) redraws the
+        positions table at most every `live_every` seconds: every redraw replaces the
+        table's rows, and a click whose mousedown and mouseup straddle one is lost (at a
+        redraw every 250 ms, a good share of a person's clicks on Close)."""
         self.trader = trader
+        self.later = later
+        self.live_every = live_every
+        self._drawn_at = 0.0
+        self._held: pd.DataFrame | None = None  # live figures waiting for their turn
         self.account = account
         self.symbol = symbol
         self.chart = chart
@@ -83,9 +95,31 @@ class TradingPanel:
             self.known[p["ref"]] = (p["symbol"], p["side"])
         frame = positions_frame(positions, quotes, self.ticks)
         frame["upnl"] = frame["upnl"].map(colored)
-        if not frame.equals(self.positions_table.value):
-            self.positions_table.value = frame
+        self._draw_positions(frame)
         self._follow()
+
+    def _draw_positions(self, frame: pd.DataFrame) -> None:
+        shown = self.positions_table.value
+        if frame.equals(shown):
+            self._held = None
+            return
+        now = time.monotonic()
+        live_only = list(frame["ref"]) == list(shown["ref"]) and frame.drop(
+            columns=LIVE).equals(shown.drop(columns=LIVE))  # fmt: skip
+        if self.later is not None and live_only and now - self._drawn_at < self.live_every:
+            if self._held is None:
+                self.later(self._draw_held, self.live_every - (now - self._drawn_at))
+            self._held = frame
+            return
+        self._held = None
+        self._drawn_at = now
+        self.positions_table.value = frame
+
+    def _draw_held(self) -> None:
+        frame, self._held = self._held, None
+        if frame is not None and not frame.equals(self.positions_table.value):
+            self._drawn_at = time.monotonic()
+            self.positions_table.value = frame
 
     def show_orders(self, orders: list[dict[str, Any]]) -> None:
         """The pending orders (engine views), in placement order."""
