@@ -94,6 +94,7 @@ def test_light_theme_login_card_account_tables_and_messages_are_readable(
     # every table, and what is inside a cell (a coloured figure is a span)
     _readable(light, ".tabulator-cell, .tabulator-cell *, .tabulator-col-title", least=10)
     light.get_by_text("Notifications", exact=True).first.click()
-    wait_for(lambda: light.locator(".alerts").count(), "the tab drawn once opened")
+    # the tab is drawn once opened, and laid out a moment later
+    wait_for(lambda: light.evaluate(CONTRAST_JS, ".alerts, .alerts *"), "the notifications shown")
     _readable(light, ".alerts, .alerts *")
     shot(light, "light-live")
