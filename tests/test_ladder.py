@@ -35,7 +35,7 @@ def test_a_ladder_holds_the_same_keys_as_a_sorted_list(script: list[tuple[str, o
             assert got == sorted(k for k in model if k <= arg)
             model = [k for k in model if k > arg]
         elif op == "drop_odd":  # drop from the bottom while the smallest key is odd
-            ladder.drop_while(lambda k: k % 2 == 1)
+            ladder.drop_dead(lambda k: k % 2 == 0)  # the even keys are live
             model.sort()
             while model and model[0] % 2 == 1:
                 model.pop(0)

@@ -67,16 +67,16 @@ class Ladder:
             out.append(heappop(new))
         return out
 
-    def drop_while(self, dead: Callable[[int], bool]) -> None:
-        """Remove the smallest keys for as long as `dead(key)` says so."""
+    def drop_dead(self, live: Callable[[int], bool]) -> None:
+        """Remove the smallest keys for as long as `live(key)` says they are not."""
         run, new = self.run, self.new
         while True:
             if run and (not new or run[-1] < new[0]):
-                if not dead(run[-1]):
+                if live(run[-1]):
                     return
                 run.pop()
             elif new:
-                if not dead(new[0]):
+                if live(new[0]):
                     return
                 heappop(new)
             else:
@@ -84,7 +84,7 @@ class Ladder:
 
     def drop_absent(self, present: dict[int, object], mask: int) -> None:
         """Remove the smallest keys for as long as `key & mask` is not in `present`
-        (the common dead key, a closed position's: cheaper than a `drop_while` test)."""
+        (the common dead key, a closed position's: cheaper than a `drop_dead` test)."""
         run, new = self.run, self.new
         while run and run[-1] & mask not in present:
             run.pop()

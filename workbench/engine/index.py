@@ -76,15 +76,13 @@ def drop_position(pos: Position) -> None:
 def add_positions(positions: Iterable[Position], books: list[SymbolBook],
                   accounts: list[Account]) -> None:  # fmt: skip
     """Index many positions at once (a restore): each ladder sorted once."""
-    keys: dict[int, list[int]] = {}
-    ladders: dict[int, Ladder] = {}
+    keys: dict[Ladder, list[int]] = {}
     for pos in positions:
         for ladder, key in _entries(pos):
-            keys.setdefault(id(ladder), []).append(key)
-            ladders[id(ladder)] = ladder
+            keys.setdefault(ladder, []).append(key)
             pos.book.live[pos.pid] = pos
-    for i, ladder in ladders.items():
-        ladder.extend(keys[i])
+    for ladder, new in keys.items():
+        ladder.extend(new)
     for b in books:
         total = sum(len(ld) for ld in _ladders(b))
         for heap, _ in _rules(b):
@@ -206,21 +204,33 @@ _RULES: tuple[tuple[str, Valid], ...] = (
 )  # fmt: skip
 
 
-def _rules(b: SymbolBook) -> tuple[tuple[list[Any], Valid], ...]:
-    """Each heap of a symbol with the test that one of its entries is still live."""
+LadderRules = tuple[tuple[Ladder, Live], ...]
+HeapRules = tuple[tuple[list[Any], Valid], ...]
+
+
+def _all_rules(b: SymbolBook) -> tuple[LadderRules, HeapRules]:
+    """Each ladder and each heap of a symbol with the test that one of its entries is
+    still live (built once per book: a refresh runs at every open and every trigger)."""
     rules = b.rules
     if rules is None:
-        rules = b.rules = tuple((getattr(b, name), fn) for name, fn in _RULES)
-    return rules
+        ladder_rules = tuple(zip(_ladders(b), _position_rules(b.live), strict=True))
+        heap_rules = tuple((getattr(b, name), fn) for name, fn in _RULES)
+        rules = b.rules = (ladder_rules, heap_rules)
+    return rules  # type: ignore[no-any-return]
+
+
+def _rules(b: SymbolBook) -> HeapRules:
+    return _all_rules(b)[1]
 
 
 def _clean(b: SymbolBook, accounts: list[Account]) -> None:
     """Drop dead entries from the bottoms and tops so that the cached edges are exact."""
+    ladder_rules, heap_rules = _all_rules(b)
     present = b.live
-    for ladder, live in zip(_ladders(b), _position_rules(present), strict=True):
+    for ladder, live in ladder_rules:
         ladder.drop_absent(present, MASK)  # a closed position's keys: the usual dead
-        ladder.drop_while(lambda k, live=live: not live(k))  # type: ignore[misc]
-    for h, valid in _rules(b):
+        ladder.drop_dead(live)
+    for h, valid in heap_rules:
         while h and not valid(h[0], accounts):
             heappop(h)
 
@@ -236,10 +246,11 @@ def drop_dead_edges(h: list[tuple[int, int, int]], accounts: list[Account]) -> N
 def _compact(b: SymbolBook, accounts: list[Account]) -> None:
     """Drop every dead entry once the heaps have doubled since the last compaction."""
     total = trailing.compact(b)
-    for ladder, live in zip(_ladders(b), _position_rules(b.live), strict=True):
+    ladder_rules, heap_rules = _all_rules(b)
+    for ladder, live in ladder_rules:
         ladder.keep(live)
         total += len(ladder)
-    for h, valid in _rules(b):
+    for h, valid in heap_rules:
         h[:] = [e for e in h if valid(e, accounts)]
         heapify(h)
         total += len(h)
