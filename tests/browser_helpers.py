@@ -61,21 +61,37 @@ def wait_for(check: Callable[[], Any], what: str, timeout: float = 20.0) -> Any:
     raise AssertionError(f"timed out waiting for {what} (last: {last!r})")
 
 
+def answers(page: Page, box: str) -> Any:
+    """The answer shown under a form (`box`: ticket, edit, broker; see messages.said_html)."""
+    return page.locator(f'[data-box="{box}"][data-n]')
+
+
+def answer_count(shown: Any) -> int:
+    """How many answers the box has shown (its data-n), read at once: a redrawn box must
+    not make the test wait for the old one."""
+    return int(shown.evaluate_all("els => els.length ? +els[0].dataset.n || 0 : 0"))
+
+
+def answer_to(page: Page, box: str, act: Callable[[], Any]) -> str:
+    """Do `act` and return the next answer shown in `box`."""
+    shown = answers(page, box)
+    before = answer_count(shown)
+    act()
+    wait_for(lambda: answer_count(shown) not in (0, before), f"an answer in the {box} box")
+    return str(shown.first.inner_text())
+
+
 def click_table_button(button: Any, answered: Any, done: Callable[[], Any], what: str) -> None:
     """Click a table row's button and wait for `done`. On a loaded machine a table can be
     redrawn between the button's mousedown and mouseup, and the browser then drops the
     click: nothing is sent, so no answer appears in `answered`. A trader clicks again; so
     does the test, once, and only then."""
-
-    def n() -> int:  # the answer box's counter (data-n), read at once
-        return int(answered.evaluate_all("els => els.length ? +els[0].dataset.n || 0 : 0"))
-
-    before = n()
+    before = answer_count(answered)
     button.click()
     try:
         wait_for(done, what, timeout=8)
     except AssertionError:
-        assert n() == before, answered.first.inner_text()
+        assert answer_count(answered) == before, answered.first.inner_text()
         button.click()
         wait_for(done, what)
 

@@ -14,6 +14,7 @@ from decimal import Decimal
 import httpx
 import pytest
 from browser_helpers import (
+    answers,
     click_table_button,
     figure,
     register_in_page,
@@ -89,7 +90,7 @@ def test_register_trade_watch_and_close(server: Server, market: Market, page: Pa
     shot(page, "dashboard-live-position")
 
     click_table_button(page.locator(POSITIONS).get_by_role("button", name="Close"),
-                       page.locator('[data-box="ticket"][data-n]'),
+                       answers(page, "ticket"),
                        lambda: rows(page, POSITIONS) == [], "the table to empty")  # fmt: skip
     closed = api.get("/trade/orders", params={"status": "closed"}).json()["orders"][0]
     balance = Decimal(api.get("/balance").json()["balance"])

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 from browser_helpers import (
+    answers,
     click_table_button,
     figure,
     register_in_page,
@@ -91,7 +92,7 @@ def test_deposit_close_all_and_reset_are_confirmed(
     wait_for(lambda: len(rows(page, POSITIONS)) == 3, "three positions")
     # one closed with its own button: the rows left behind are not highlighted, no error
     close = page.locator(POSITIONS).get_by_role("button", name="Close").first
-    answered = page.locator('[data-box="ticket"][data-n]')
+    answered = answers(page, "ticket")
     click_table_button(close, answered, lambda: len(rows(page, POSITIONS)) == 2,
                        "two positions left")  # fmt: skip
     page.mouse.move(5, 5)  # the pointer off the table: no hover either

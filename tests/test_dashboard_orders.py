@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 import pytest
-from browser_helpers import ARTIFACTS, model_js, register_in_page, rows, wait_for
+from browser_helpers import ARTIFACTS, answer_to, model_js, register_in_page, rows, wait_for
 from playwright.sync_api import Browser, Page
 from server_helpers import Market, Server, wait_price
 
@@ -49,19 +49,6 @@ def _lines(page: Page) -> dict[str, list[Any]]:
     return out
 
 
-def _said(page: Page, box: str, act: Any) -> str:
-    """Do `act` and return the next answer shown in `box` (ticket or edit)."""
-    shown = page.locator(f'[data-box="{box}"][data-n]')
-
-    def n() -> int:  # read at once: a redrawn box must not make it wait for the old one
-        return int(shown.evaluate_all("els => els.length ? +els[0].dataset.n || 0 : 0"))
-
-    before = n()
-    act()
-    wait_for(lambda: n() not in (0, before), f"an answer in the {box} box")
-    return shown.first.inner_text()
-
-
 def shot(page: Page, name: str) -> None:
     """The whole page (the edit form is under the tables), kept in test-artifacts/."""
     ARTIFACTS.mkdir(exist_ok=True)
@@ -80,7 +67,7 @@ def _ticket(page: Page, kind: str, price: str = "", expires: str = "") -> str:
         page.get_by_label("Price", exact=True).fill(price)
         page.get_by_label("Expires", exact=True).fill(expires)
     name = re.compile("Open long" if kind == "Market" else f"Place long {kind.lower()}")
-    return _said(page, "ticket", lambda: page.get_by_role("button", name=name).click())
+    return answer_to(page, "ticket", lambda: page.get_by_role("button", name=name).click())
 
 
 def _open_orders(api: httpx.Client) -> list[dict[str, Any]]:
@@ -108,7 +95,7 @@ def test_a_limit_on_the_table_and_chart_cancelled_and_one_expiring(
     shot(page, "dashboard-orders-limit")
     _fresh(market, api, "60000")
     cancel = page.locator(ORDERS).get_by_role("button", name="Cancel")
-    said = _said(page, "ticket", cancel.click)
+    said = answer_to(page, "ticket", cancel.click)
     assert said == "Cancelled BTC_USDC long limit at 59000.0", said
     wait_for(lambda: rows(page, ORDERS) == [], "the table to empty")
     wait_for(lambda: "pending" not in _lines(page), "the pending line to go")
@@ -142,12 +129,12 @@ def test_edit_an_order_see_it_fill_edit_the_position_and_close_half(
     wait_for(lambda: price.input_value() == "59300.0", "the order's price in the form")
     price.fill("61000")
     _fresh(market, api, "60000")
-    said = _said(page, "edit", page.get_by_role("button", name="Save changes").click)
+    said = answer_to(page, "edit", page.get_by_role("button", name="Save changes").click)
     assert said == ("invalid_order: a long limit's price 61000.0 must be below the ask "
                     "60000.5"), said  # fmt: skip
     price.fill("59500")
     _fresh(market, api, "60000")
-    said = _said(page, "edit", page.get_by_role("button", name="Save changes").click)
+    said = answer_to(page, "edit", page.get_by_role("button", name="Save changes").click)
     assert said == "Changed BTC_USDC long limit at 59300.0: price 59500.0, TP —, SL —, " \
         "trailing —, no expiry", said  # fmt: skip
     wait_for(lambda: "59500.0" in rows(page, ORDERS)[0], "the new price in the table")
@@ -174,7 +161,7 @@ def test_edit_an_order_see_it_fill_edit_the_position_and_close_half(
     page.get_by_label("New stop loss").fill("58500")
     page.get_by_label("New trailing stop").fill("300")
     _fresh(market, api, "59400")
-    said = _said(page, "edit", page.get_by_role("button", name="Save changes").click)
+    said = answer_to(page, "edit", page.get_by_role("button", name="Save changes").click)
     assert said == "Changed BTC_USDC long: TP —, SL 58500.0, trailing 300.0", said
     wait_for(lambda: "58500.0" in rows(page, POSITIONS)[0], "the new SL in the table")
     wait_for(lambda: _lines(page).get("sl") == [58500], "the SL line")
@@ -198,7 +185,7 @@ def test_edit_an_order_see_it_fill_edit_the_position_and_close_half(
     field = page.get_by_label("Quantity to close")
     wait_for(lambda: Decimal(field.input_value() or 0) == half, "half the quantity typed")
     _fresh(market, api, "59800")
-    said = _said(page, "edit", page.get_by_role("button", name="Close part").click)
+    said = answer_to(page, "edit", page.get_by_role("button", name="Close part").click)
     left = qty - half
     assert said.startswith(f"Closed {half.normalize():f} of BTC_USDC long at 59800.0: P/L +"), said
     assert said.endswith(f"; {left.normalize():f} left"), said

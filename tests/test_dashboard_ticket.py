@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
-from browser_helpers import register_in_page, shot, wait_for
+from browser_helpers import answer_to, register_in_page, shot, wait_for
 from playwright.sync_api import Browser, Page
 from server_helpers import Market, Server, wait_price
 
@@ -54,18 +54,6 @@ def _check(page: Page) -> str:
     return page.locator(PREVIEW).first.inner_text().strip() if page.locator(PREVIEW).count() else ""
 
 
-def _said(page: Page, act: Any) -> str:
-    shown = page.locator('[data-box="ticket"][data-n]')
-
-    def n() -> int:  # read at once: a redrawn box must not make it wait for the old one
-        return int(shown.evaluate_all("els => els.length ? +els[0].dataset.n || 0 : 0"))
-
-    before = n()
-    act()
-    wait_for(lambda: n() not in (0, before), "the ticket's answer")
-    return shown.first.inner_text()
-
-
 def _commands(api: httpx.Client) -> int:
     return int(api.get("/health").json()["engine"]["commands"])
 
@@ -102,7 +90,9 @@ def test_each_bad_input_is_refused_in_plain_words_and_nothing_is_sent(
         _type(page, field, typed)
         wait_for(lambda m=message: m in _check(page), f"{field} {typed!r}: {message}")  # type: ignore[misc]
         _fresh(market, api)
-        said = _said(page, lambda: page.get_by_role("button", name="Open long").click())
+        said = answer_to(
+            page, "ticket", lambda: page.get_by_role("button", name="Open long").click()
+        )
         assert message in said, (field, typed, said)
     shot(page, "dashboard-ticket-refused")
     assert _orders(api) == []
@@ -114,7 +104,7 @@ def test_each_bad_input_is_refused_in_plain_words_and_nothing_is_sent(
     _type(page, "Margin (USD)", "100")
     _type(page, "Leverage", "2.5")
     wait_for(lambda: "fills at" in _check(page), "the preview at 2.5x")
-    said = _said(page, lambda: page.get_by_role("button", name="Open long").click())
+    said = answer_to(page, "ticket", lambda: page.get_by_role("button", name="Open long").click())
     assert said.startswith("Opened long"), said
     (order,) = _orders(api)
     assert (order["leverage"], order["margin"]) == ("2.5", "100")
@@ -133,7 +123,7 @@ def test_the_preview_is_what_the_engine_fills(server: Server, market: Market, pa
     text = ok.first.inner_text()
     shot(page, "dashboard-ticket-preview")
     _fresh(market, api)  # the same prices: the order fills as previewed
-    said = _said(page, lambda: page.get_by_role("button", name="Open long").click())
+    said = answer_to(page, "ticket", lambda: page.get_by_role("button", name="Open long").click())
     assert said.startswith("Opened long"), said
     (order,) = _orders(api)
     filled = {"price": order["openingPrice"], "qty": order["qty"], "margin": order["margin"],
